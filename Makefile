@@ -1,6 +1,7 @@
 # umm - build, test, bench.  `make` builds the libraries; `make test` runs every test.
 # Feature areas add their own rules in a fragment (*.mk) included below; each
-# fragment appends to TESTS (name=command pairs run by `make test`).
+# fragment appends to TESTS: paths of test programs or scripts (run with no
+# arguments from the repository root) that `make test` runs.
 CC      ?= gcc
 CLANG   ?= clang
 WARN    := -Wall -Wextra -Wconversion -Wshadow

@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# Runs each "name=command" argument, logs its output to build/test-logs/NAME.log,
-# prints PASS/FAIL per test and a closing "N passed, N failed" line.
+# Runs each argument (a path to a test program or script, run without
+# arguments from the repository root), logs its output to
+# build/test-logs/<path with / as _>.log, prints PASS/FAIL per test and a
+# closing "N passed, N failed" line. Exit status 1 if any failed.
 set -u
 mkdir -p build/test-logs
-pass=0; fail=0; failed=()
+pass=0; fail=0
 for t in "$@"; do
-  name=${t%%=*}; cmd=${t#*=}; cmd=${cmd//@/ }
+  name=${t#build/}; name=${name//\//_}
+  log="build/test-logs/$name.log"
   start=$(date +%s)
-  if bash -c "$cmd" >"build/test-logs/$name.log" 2>&1; then
-    pass=$((pass+1)); printf 'PASS %-28s %3ss\n' "$name" $(( $(date +%s) - start ))
+  if "./$t" >"$log" 2>&1; then
+    pass=$((pass+1)); printf 'PASS %-36s %4ss\n' "$t" $(( $(date +%s) - start ))
   else
-    fail=$((fail+1)); failed+=("$name")
-    printf 'FAIL %-28s %3ss  (build/test-logs/%s.log)\n' "$name" $(( $(date +%s) - start )) "$name"
-    tail -n 20 "build/test-logs/$name.log" | sed 's/^/    | /'
+    rc=$?; fail=$((fail+1))
+    printf 'FAIL %-36s %4ss  exit %s  (%s)\n' "$t" $(( $(date +%s) - start )) "$rc" "$log"
+    tail -n 25 "$log" | sed 's/^/    | /'
   fi
 done
 echo "${pass} passed, ${fail} failed"
