@@ -45,7 +45,7 @@ warnings:
 
 # Runs every registered test; prints "N passed, N failed" and fails if any failed.
 test: all warnings $(TEST_DEPS)
-	@tests/run-tests.sh $(TESTS)
+	@B=$(B) tests/run-tests.sh $(TESTS)
 
 clean:
 	rm -rf $(B)

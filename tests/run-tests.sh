@@ -4,11 +4,11 @@
 # build/test-logs/<path with / as _>.log, prints PASS/FAIL per test and a
 # closing "N passed, N failed" line. Exit status 1 if any failed.
 set -u
-mkdir -p build/test-logs
+mkdir -p "${B:-build}/test-logs"
 pass=0; fail=0
 for t in "$@"; do
-  name=${t#build/}; name=${name//\//_}
-  log="build/test-logs/$name.log"
+  name=${t#"${B:-build}"/}; name=${name//\//_}
+  log="${B:-build}/test-logs/$name.log"
   start=$(date +%s)
   if "./$t" >"$log" 2>&1; then
     pass=$((pass+1)); printf 'PASS %-36s %4ss\n' "$t" $(( $(date +%s) - start ))
