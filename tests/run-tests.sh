@@ -10,7 +10,8 @@ for t in "$@"; do
   name=${t#"${B:-build}"/}; name=${name//\//_}
   log="${B:-build}/test-logs/$name.log"
   start=$(date +%s)
-  if "./$t" >"$log" 2>&1; then
+  case $t in /*) run=$t ;; *) run=./$t ;; esac
+  if "$run" >"$log" 2>&1; then
     pass=$((pass+1)); printf 'PASS %-36s %4ss\n' "$t" $(( $(date +%s) - start ))
   else
     rc=$?; fail=$((fail+1))
