@@ -1,0 +1,243 @@
+/* arena.c - the reservation, its regions, rotation between them, and purging.
+ *
+ * One PROT_NONE + MAP_NORESERVE reservation (UMM_ARENA_SIZE, default 64 GiB,
+ * halved until it fits under ulimit -v) is cut into 2^region_shift-byte
+ * regions, each an independent core instance (umm_init) at its start. The
+ * region of a pointer is (p - base) >> region_shift. Regions are committed
+ * (mprotect read/write, umm_init) in index order, on demand; that is the
+ * only lock of this file (commit_lock, a spin lock held for one mprotect and
+ * one umm_init, a handful of times per process). ncommitted only grows.
+ *
+ * Rotation. A thread's home region is given by a round-robin counter over
+ * `spread` regions (one per CPU). A core call whose contention callback ran
+ * more than UMMP_CONT_MOVE times moves the thread's home to the next region;
+ * a region that is full (ENOMEM) is skipped: the other committed regions are
+ * tried, then new ones are committed, and the one that served becomes home.
+ *
+ * Purging. Frees into a region add to its `dirty` count. Past purge_min the
+ * freeing thread walks the region (umm_walk) and madvise(MADV_DONTNEED)s the
+ * whole pages inside every free chunk, keeping the page with the chunk's
+ * links (first 24 bytes) and the one with its footer (last 8 bytes).
+ * purge_min grows with the number of chunks the last walk visited (64 bytes
+ * freed per chunk walked), so a region full of live blocks is not walked
+ * often; a delayed purge (every UMMP_PURGE_TICK slow-path calls of a thread)
+ * catches what stays under the threshold once activity stops.
+ */
+#include "internal.h"
+#include <errno.h>
+
+#define UMMP_CONT_MOVE     4u            /* contention callbacks in one call that make a thread move */
+#define UMMP_PURGE_DEFAULT ((size_t)8 << 20)
+#define UMMP_PURGE_DELAYED ((size_t)1 << 20)
+#define UMMP_PURGE_TICK    1024u
+
+ummp_region_t ummp_regions[UMMP_MAX_REGIONS];
+
+static size_t pow2_floor(size_t x) { return x ? (size_t)1 << (63 - __builtin_clzll((unsigned long long)x)) : 0; }
+
+int ummp_arena_init(void) {
+  size_t want = ummp_g.cfg.arena_size;
+  if (want < ((size_t)4 << 20)) want = (size_t)4 << 20;
+  size_t len = want;
+  void *p = NULL;
+  int fell_back = 0;
+  while (len >= ((size_t)4 << 20)) {
+    if ((p = ummp_os_reserve(len)) != NULL) break;
+    len /= 2;
+    fell_back = 1;
+  }
+  if (!p) return -1;
+  if (fell_back && len >= ((size_t)8 << 20)) {
+    /* Under an address-space limit: leave half of what was left to the
+     * program (thread stacks, libraries, large blocks). */
+    ummp_os_unmap(p, len);
+    len /= 2;
+    if ((p = ummp_os_reserve(len)) == NULL) return -1;
+  }
+  size_t rs = pow2_floor(len / 16);
+  if (rs > ((size_t)256 << 20)) rs = (size_t)256 << 20;
+  if (rs < ((size_t)4 << 20)) rs = (size_t)4 << 20;
+  while (len / rs > UMMP_MAX_REGIONS) rs *= 2;
+  if (rs > len) rs = pow2_floor(len);
+  ummp_g.base = (char *)p;
+  ummp_g.base16 = (uintptr_t)p + 16;
+  ummp_g.arena_size = len;
+  ummp_g.region_size = rs;
+  ummp_g.region_shift = __builtin_ctzll((unsigned long long)rs);
+  ummp_g.nregions = (uint32_t)(len / rs);
+  unsigned n = ummp_os_ncpus();
+  ummp_g.spread = n < ummp_g.nregions ? n : ummp_g.nregions;
+  if (ummp_g.spread > 64) ummp_g.spread = 64;
+  return 0;
+}
+
+ummp_region_t *ummp_region_get(uint32_t i) {
+  if (ummp_likely(i < __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE))) return &ummp_regions[i];
+  if (i >= ummp_g.nregions) return NULL;
+  int z = 0;
+  while (!__atomic_compare_exchange_n(&ummp_g.commit_lock, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    z = 0;
+    ummp_os_yield();
+  }
+  int err = errno;
+  ummp_region_t *res = &ummp_regions[i];
+  for (uint32_t k = ummp_g.ncommitted; k <= i; k++) {
+    char *space = ummp_g.base + (size_t)k * ummp_g.region_size;
+    umm_t *u = NULL;
+    if (ummp_os_commit(space, ummp_g.region_size) == 0) u = umm_init(space, ummp_g.region_size);
+    if (!u) { res = NULL; break; }
+    umm_on_contention(u, ummp_backoff, &ummp_regions[k]);
+    ummp_regions[k].u = u;
+    ummp_regions[k].purge_min = ummp_g.cfg.purge_bytes ? ummp_g.cfg.purge_bytes : UMMP_PURGE_DEFAULT;
+    __atomic_store_n(&ummp_g.ncommitted, k + 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&ummp_g.lim_rot, ((size_t)(k + 1) * ummp_g.region_size - 16) >> 4, __ATOMIC_RELEASE);
+  }
+  __atomic_store_n(&ummp_g.commit_lock, 0, __ATOMIC_RELEASE);
+  errno = err;
+  return res;
+}
+
+void ummp_backoff(umm_t *u, void *arg) {
+  (void)u; (void)arg;
+  uint32_t k = ummp_tls.ncont++;
+  if (k < 6) {
+    for (uint32_t i = 0; i < (1u << k); i++) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#elif defined(__aarch64__)
+      __asm__ __volatile__("yield");
+#endif
+    }
+  } else {
+    ummp_os_yield();
+  }
+}
+
+static void move_home(ummp_tls_t *t) {
+  uint32_t n = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_RELAXED);
+  if (n < ummp_g.spread) n = ummp_g.spread;
+  t->home = (t->home + 1) % n;
+  __atomic_fetch_add(&ummp_g.home_moves, 1, __ATOMIC_RELAXED);
+}
+
+/* The k-th region to try after home h: other committed regions first (by
+ * rotation), then new ones. */
+static uint32_t candidate(uint32_t h, uint32_t k, uint32_t ncommitted) {
+  if (k < ncommitted) return (h + k) % ncommitted;
+  return k;
+}
+
+enum { OP_MALLOC, OP_BATCH, OP_MEMALIGN };
+
+static void *core_op(ummp_tls_t *t, int op, size_t size, size_t align, void **out, size_t n, size_t *got) {
+  uint32_t h = t->home;
+  uint32_t nc0 = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE), nc = nc0;
+  if (h >= nc) nc = h + 1;                           /* the home itself gets committed below */
+  for (uint32_t k = 0; k < ummp_g.nregions; k++) {
+    uint32_t i = k == 0 ? h : candidate(h, k, nc);
+    if (k && i == h) continue;
+    ummp_region_t *r = ummp_region_get(i);
+    if (!r) break;
+    t->ncont = 0;
+    void *p = NULL;
+    if (op == OP_MALLOC) {
+      p = umm_malloc(r->u, size, 0);
+    } else if (op == OP_BATCH) {
+      *got = umm_malloc_batch(r->u, size, 0, out, n);
+      p = *got ? out[0] : NULL;
+    } else {
+      p = umm_memalign(r->u, align, size, 0);
+      if (!p && errno == EINVAL) return NULL;
+    }
+    if (!p && i >= nc0) break;                      /* a fresh region could not serve it: none can */
+    if (p) {
+      if (i != h) { t->home = i; __atomic_fetch_add(&ummp_g.home_moves, 1, __ATOMIC_RELAXED); }
+      else if (t->ncont > UMMP_CONT_MOVE) move_home(t);
+      return p;
+    }
+  }
+  errno = ENOMEM;
+  return NULL;
+}
+
+void *ummp_core_malloc(ummp_tls_t *t, size_t size) { return core_op(t, OP_MALLOC, size, 0, NULL, 0, NULL); }
+
+size_t ummp_core_batch(ummp_tls_t *t, size_t size, void **out, size_t n) {
+  size_t got = 0;
+  core_op(t, OP_BATCH, size, 0, out, n, &got);
+  return got;
+}
+
+void *ummp_core_memalign(ummp_tls_t *t, size_t align, size_t size) {
+  return core_op(t, OP_MEMALIGN, size, align, NULL, 0, NULL);
+}
+
+void *ummp_core_malloc_nowait(ummp_tls_t *t, size_t size) {
+  uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
+  for (uint32_t k = 0; k < nc; k++) {
+    void *p = umm_malloc_nowait(ummp_regions[(t->home + k) % nc].u, size, 0);
+    if (p) return p;
+  }
+  errno = ENOMEM;
+  return NULL;
+}
+
+/* ---- purging -------------------------------------------------------------- */
+typedef struct purge_acc {
+  size_t page;                             /* page size */
+  size_t chunks;                           /* chunks visited */
+  size_t purged;                           /* bytes madvised */
+} purge_acc_t;
+
+static int purge_visit(const umm_chunk_t *ch, void *arg) {
+  purge_acc_t *a = arg;
+  a->chunks++;
+  if (ch->in_use || ch->size < 3 * a->page) return 0;
+  uintptr_t lo = ((uintptr_t)ch->ptr + 32 + a->page - 1) & ~(uintptr_t)(a->page - 1);
+  uintptr_t hi = ((uintptr_t)ch->ptr + ch->size - 16) & ~(uintptr_t)(a->page - 1);
+  if (hi > lo && ummp_os_purge((void *)lo, hi - lo) == 0) a->purged += hi - lo;
+  return 0;
+}
+
+static size_t purge_region(ummp_region_t *r) {
+  int z = 0;
+  if (!__atomic_compare_exchange_n(&r->purging, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
+  int err = errno;
+  __atomic_store_n(&r->dirty, 0, __ATOMIC_RELAXED);
+  purge_acc_t a = {ummp_g.page, 0, 0};
+  umm_walk(r->u, purge_visit, &a);
+  size_t min = ummp_g.cfg.purge_bytes ? ummp_g.cfg.purge_bytes : UMMP_PURGE_DEFAULT;
+  size_t cost = a.chunks * 64;
+  __atomic_store_n(&r->purge_min, cost > min ? cost : min, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&ummp_g.purged_bytes, a.purged, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&ummp_g.purges, 1, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->purging, 0, __ATOMIC_RELEASE);
+  errno = err;
+  return a.purged;
+}
+
+void ummp_note_freed(ummp_tls_t *t, ummp_region_t *r, size_t bytes) {
+  if (ummp_g.cfg.purge_bytes == (size_t)-1) return;  /* UMM_PURGE=0 */
+  size_t d = __atomic_add_fetch(&r->dirty, bytes, __ATOMIC_RELAXED);
+  if (ummp_unlikely(d >= __atomic_load_n(&r->purge_min, __ATOMIC_RELAXED))) purge_region(r);
+  if (ummp_unlikely((++t->slow_ops % UMMP_PURGE_TICK) == 0)) {
+    /* delayed purge: regions with some dirty memory that stayed under their
+     * threshold, when walking them is cheap relative to what they hold */
+    uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
+    for (uint32_t i = 0; i < nc; i++) {
+      ummp_region_t *x = &ummp_regions[i];
+      size_t dx = __atomic_load_n(&x->dirty, __ATOMIC_RELAXED);
+      if (dx >= UMMP_PURGE_DELAYED && dx >= __atomic_load_n(&x->purge_min, __ATOMIC_RELAXED) / 8) {
+        purge_region(x);
+        break;
+      }
+    }
+  }
+}
+
+size_t ummp_purge_all(void) {
+  size_t total = 0;
+  uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < nc; i++) total += purge_region(&ummp_regions[i]);
+  return total;
+}

@@ -1,0 +1,231 @@
+/* cache.c - the slow paths behind malloc/free: thread cache refill (one
+ * umm_malloc_batch) and flush (umm_free_batch per region), mid-size blocks
+ * straight from the core, large blocks, signal re-entry, pointer checks.
+ *
+ * A cached block is a core chunk, in use from the core's point of view:
+ * word 0 links the bin's list, word 1 holds the cookie secret ^ address (a
+ * live block never has it: malloc clears it), which marks it "cached" for
+ * walks and makes a second free of it detectable without a search.
+ *
+ * Every slow path runs with ummp_tls.busy set, so a signal handler that
+ * interrupts it never touches the cache and never waits for a core lock
+ * (it uses the _nowait calls), and inside a fork-gate section (fork.c). */
+#include "internal.h"
+#include <errno.h>
+#include <string.h>
+
+static inline unsigned gran_of_size(size_t n) {
+  unsigned c = (unsigned)((n + 23) >> 4);
+  return c < UMMP_MIN_GRAN ? UMMP_MIN_GRAN : c;
+}
+static inline uint64_t hdr_of(const void *p) { return __atomic_load_n((const uint64_t *)p - 1, __ATOMIC_RELAXED); }
+static inline unsigned gran_of_block(const void *p) { return (unsigned)(hdr_of(p) & UMMP_HDR_SIZE_MASK); }
+
+static inline uint64_t hdr_check(uintptr_t c, uint64_t g) {
+  uint64_t x = ((uint64_t)c >> 3) ^ (g << 41);
+  return ((x * 0x9e3779b97f4a7c15ull) >> 57) << UMMP_HDR_CHECK_SHIFT;
+}
+
+void ummp_bad_pointer(const char *op, const void *p) {
+  char msg[48];
+  size_t n = ummp_fmt_str(msg, sizeof msg, 0, op);
+  const char *what = ": invalid pointer";
+  if (ummp_in_arena(p)) {
+    uint64_t h = hdr_of(p);
+    uint64_t g = h & UMMP_HDR_SIZE_MASK;
+    if ((h & UMMP_HDR_CHECK_MASK) == hdr_check((uintptr_t)p - 8, g) &&
+        (!(h & UMMP_HDR_IN_USE) || (h & UMMP_HDR_DEFERRED) || ummp_is_cached(p)))
+      what = ": double free";
+  }
+  n = ummp_fmt_str(msg, sizeof msg, n, what);
+  msg[n] = 0;
+  ummp_os_die(msg + 0, p);
+}
+
+void ummp_check_arena_ptr(const char *op, const void *p) {
+  if (ummp_unlikely(ummp_is_cached(p))) ummp_bad_pointer(op, p);
+  ummp_region_t *r = &ummp_regions[ummp_region_index(p)];
+  if (ummp_unlikely(!umm_owns(r->u, p) || (hdr_of(p) & UMMP_HDR_DEFERRED))) ummp_bad_pointer(op, p);
+}
+
+/* ---- flush ------------------------------------------------------------------ */
+/* Give `count` blocks of bin g back to the core, grouped by region. */
+void ummp_flush_bin(ummp_tls_t *t, unsigned g, unsigned count) {
+  void *blk[UMMP_BATCH_MAX * 2];
+  if (count > UMMP_BATCH_MAX * 2) count = UMMP_BATCH_MAX * 2;
+  unsigned n = 0;
+  while (n < count && t->bin[g]) {
+    void **b = t->bin[g];
+    t->bin[g] = b[0];
+    b[1] = NULL;                                    /* no longer cached */
+    blk[n++] = b;
+  }
+  t->room[g] = (uint16_t)(t->room[g] + n);
+  if (!n) return;
+  unsigned a = ummp_enter(t);
+  size_t chunk = (size_t)g * UMM_GRANULE;
+  unsigned done = 0;
+  while (done < n) {
+    /* move the blocks of blk[done]'s region to the front, free them together */
+    uint32_t ri = ummp_region_index(blk[done]);
+    unsigned k = done + 1;
+    for (unsigned i = done + 1; i < n; i++) {
+      if (ummp_region_index(blk[i]) == ri) { void *x = blk[k]; blk[k] = blk[i]; blk[i] = x; k++; }
+    }
+    umm_free_batch(ummp_regions[ri].u, blk + done, k - done);
+    ummp_stats_sub(chunk * (k - done));
+    ummp_note_freed(t, &ummp_regions[ri], chunk * (k - done));
+    done = k;
+  }
+  ummp_leave(t, a);
+}
+
+void ummp_flush_all(ummp_tls_t *t) {
+  for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++)
+    while (t->bin[g]) ummp_flush_bin(t, g, UMMP_BATCH_MAX * 2);
+}
+
+static inline void push(ummp_tls_t *t, unsigned g, void *p) {
+  ((void **)p)[0] = t->bin[g];
+  ((uint64_t *)p)[1] = ummp_g.secret ^ (uint64_t)(uintptr_t)p;
+  t->bin[g] = p;
+  t->room[g]--;
+}
+
+/* ---- malloc --------------------------------------------------------------- */
+static void *malloc_reentrant(ummp_tls_t *t, size_t n) {
+  if (__atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE) != UMMP_S_READY) { errno = ENOMEM; return NULL; }
+  unsigned a = ummp_enter(t);
+  void *p = n > ummp_g.large_threshold ? ummp_large_alloc(n, 16) : ummp_core_malloc_nowait(t, n);
+  ummp_leave(t, a);
+  return p;
+}
+
+static void *refill(ummp_tls_t *t, unsigned c) {
+  void *out[UMMP_BATCH_MAX];
+  unsigned want = ummp_g.batch[c];
+  if (want > t->room[c] + 1u) want = t->room[c] + 1u;
+  unsigned a = ummp_enter(t);
+  size_t got = ummp_core_batch(t, (size_t)c * UMM_GRANULE - UMM_HEADER_SIZE, out, want);
+  size_t bytes = 0;
+  for (size_t i = 0; i < got; i++) bytes += (size_t)gran_of_block(out[i]) * UMM_GRANULE;
+  ummp_stats_add(bytes);
+  ummp_leave(t, a);
+  if (!got) return NULL;
+  /* out[] is in address order: push backwards so the lowest comes out first */
+  for (size_t i = got - 1; i >= 1; i--) {
+    unsigned g = gran_of_block(out[i]);
+    if (g <= UMMP_MAX_GRAN && t->room[g]) {
+      push(t, g, out[i]);
+    } else {                                         /* odd size or full bin: back to the core */
+      a = ummp_enter(t);
+      umm_free(ummp_regions[ummp_region_index(out[i])].u, out[i]);
+      ummp_stats_sub((size_t)g * UMM_GRANULE);
+      ummp_leave(t, a);
+    }
+  }
+  return out[0];
+}
+
+static void *malloc_busy(ummp_tls_t *t, size_t n) {
+  if (ummp_unlikely(ummp_ensure_init() != 0)) {
+    if (__atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE) == UMMP_S_FAILED && n) {
+      /* no arena: every block becomes a mapping */
+      unsigned a = ummp_enter(t);
+      void *p = ummp_large_alloc(n, 16);
+      ummp_leave(t, a);
+      return p;
+    }
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (ummp_unlikely(t->state == UMMP_T_NEW)) ummp_thread_setup(t);
+  t->misses++;
+  if (n <= UMMP_SMALL_MAX && t->state == UMMP_T_LIVE && ummp_g.cfg.cache) {
+    unsigned c = gran_of_size(n);
+    void **b = t->bin[c];
+    if (b) {                                         /* filled since the fast path looked */
+      t->bin[c] = b[0];
+      t->room[c]++;
+      b[1] = NULL;
+      return b;
+    }
+    void *p = refill(t, c);
+    if (p) return p;
+  } else if (n > ummp_g.large_threshold) {
+    if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+    unsigned a = ummp_enter(t);
+    void *p = ummp_large_alloc(n, 16);
+    ummp_leave(t, a);
+    return p;
+  } else {
+    unsigned a = ummp_enter(t);
+    void *p = ummp_core_malloc(t, n);
+    if (p) ummp_stats_add(umm_usable_size(p) + UMM_HEADER_SIZE);
+    ummp_leave(t, a);
+    if (p) return p;
+  }
+  /* the arena is exhausted: fall back to a mapping of its own */
+  unsigned a = ummp_enter(t);
+  void *p = ummp_large_alloc(n, 16);
+  ummp_leave(t, a);
+  return p;
+}
+
+void *ummp_malloc_slow(size_t n) {
+  ummp_tls_t *t = &ummp_tls;
+  if (t->busy) return malloc_reentrant(t, n);
+  t->busy = 1;
+  ummp_barrier();
+  void *p = malloc_busy(t, n);
+  ummp_barrier();
+  t->busy = 0;
+  return p;
+}
+
+/* ---- free ------------------------------------------------------------------- */
+void ummp_free_arena(ummp_tls_t *t, void *p) {
+  ummp_region_t *r = &ummp_regions[ummp_region_index(p)];
+  size_t bytes = (size_t)gran_of_block(p) * UMM_GRANULE;
+  unsigned a = ummp_enter(t);
+  umm_free(r->u, p);
+  ummp_stats_sub(bytes);
+  ummp_note_freed(t, r, bytes);
+  ummp_leave(t, a);
+}
+
+void ummp_free_slow(void *p) {
+  if (!p) return;
+  int err = errno;
+  ummp_tls_t *t = &ummp_tls;
+  if (!ummp_in_arena(p)) {
+    if (!ummp_large_owns(p)) ummp_bad_pointer("free()", p);
+    unsigned a = ummp_enter(t);
+    int r = ummp_large_free(p);
+    ummp_leave(t, a);
+    if (r != 0) ummp_bad_pointer("free()", p);      /* lost a race with another free of p */
+    errno = err;
+    return;
+  }
+  ummp_check_arena_ptr("free()", p);
+  if (t->busy) {                                     /* signal handler inside malloc/free */
+    unsigned a = ummp_enter(t);
+    umm_free_nowait(ummp_regions[ummp_region_index(p)].u, p);
+    ummp_leave(t, a);
+    errno = err;
+    return;
+  }
+  t->busy = 1;
+  ummp_barrier();
+  if (t->state == UMMP_T_NEW) ummp_thread_setup(t);
+  unsigned g = gran_of_block(p);
+  if (g <= UMMP_MAX_GRAN && t->state == UMMP_T_LIVE && ummp_g.cfg.cache) {
+    if (!t->room[g]) ummp_flush_bin(t, g, ummp_g.batch[g]);
+    push(t, g, p);
+  } else {
+    ummp_free_arena(t, p);
+  }
+  ummp_barrier();
+  t->busy = 0;
+  errno = err;
+}

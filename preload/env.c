@@ -1,0 +1,98 @@
+/* env.c - the UMM_* environment, read once at start-up without getenv or
+ * stdio: from `environ` when libc has set it, else from /proc/self/environ
+ * (the allocator can be called by ld.so before libc's initialiser runs).
+ *
+ *   UMM_ARENA_SIZE  bytes of address space to reserve ("64G" default; K/M/G/T)
+ *   UMM_STATS       1: print a summary on stderr at exit
+ *   UMM_LARGE       requests above this many bytes get their own mapping
+ *   UMM_PURGE       freed bytes per region between purges (0: never purge)
+ *   UMM_CACHE       0: no thread caches (every call goes to the core)
+ */
+#include "internal.h"
+
+extern char **environ;
+
+size_t ummp_parse_size(const char *s) {
+  size_t v = 0;
+  int digits = 0;
+  while (*s >= '0' && *s <= '9') {
+    size_t d = (size_t)(*s++ - '0');
+    if (v > (SIZE_MAX - d) / 10) return (size_t)-1;
+    v = v * 10 + d;
+    digits++;
+  }
+  if (!digits) return (size_t)-1;
+  unsigned shift = 0;
+  switch (*s) {
+    case 'k': case 'K': shift = 10; s++; break;
+    case 'm': case 'M': shift = 20; s++; break;
+    case 'g': case 'G': shift = 30; s++; break;
+    case 't': case 'T': shift = 40; s++; break;
+    default: break;
+  }
+  if (shift && (*s == 'i' || *s == 'I')) s++;
+  if (shift && (*s == 'b' || *s == 'B')) s++;
+  if (*s) return (size_t)-1;
+  if (shift && v > (SIZE_MAX >> shift)) return (size_t)-1;
+  return v << shift;
+}
+
+static int name_is(const char *e, const char *name, const char **val) {
+  while (*name && *e == *name) { e++; name++; }
+  if (*name || *e != '=') return 0;
+  *val = e + 1;
+  return 1;
+}
+
+static void apply(ummp_config_t *cfg, const char *e) {
+  const char *v;
+  size_t n;
+  if (e[0] != 'U' || e[1] != 'M' || e[2] != 'M' || e[3] != '_') return;
+  if (name_is(e, "UMM_ARENA_SIZE", &v)) {
+    if ((n = ummp_parse_size(v)) != (size_t)-1 && n) cfg->arena_size = n;
+  } else if (name_is(e, "UMM_STATS", &v)) {
+    cfg->stats = v[0] != 0 && v[0] != '0';
+  } else if (name_is(e, "UMM_LARGE", &v)) {
+    if ((n = ummp_parse_size(v)) != (size_t)-1) cfg->large_threshold = n;
+  } else if (name_is(e, "UMM_PURGE", &v)) {
+    if ((n = ummp_parse_size(v)) != (size_t)-1) cfg->purge_bytes = n ? n : (size_t)-1;
+  } else if (name_is(e, "UMM_CACHE", &v)) {
+    cfg->cache = !(v[0] == '0' && v[1] == 0);
+  }
+}
+
+void ummp_env_read(ummp_config_t *cfg) {
+  cfg->arena_size = (size_t)64 << 30;
+  cfg->large_threshold = 0;
+  cfg->purge_bytes = 0;                              /* 0 = automatic (arena.c) */
+  cfg->stats = 0;
+  cfg->cache = 1;
+  char **env = __atomic_load_n(&environ, __ATOMIC_RELAXED);
+  if (env) {
+    for (; *env; env++) apply(cfg, *env);
+    return;
+  }
+  /* Stream /proc/self/environ: entries are NUL-terminated; only UMM_* ones
+   * that fit the line buffer matter. */
+  int fd = ummp_os_open_read("/proc/self/environ");
+  if (fd < 0) return;
+  char buf[1024], line[256];
+  size_t ln = 0;
+  int overflow = 0;
+  long r;
+  while ((r = ummp_os_read(fd, buf, sizeof buf)) > 0) {
+    for (long i = 0; i < r; i++) {
+      char c = buf[i];
+      if (c == 0) {
+        if (!overflow) { line[ln] = 0; apply(cfg, line); }
+        ln = 0;
+        overflow = 0;
+      } else if (ln < sizeof line - 1) {
+        line[ln++] = c;
+      } else {
+        overflow = 1;
+      }
+    }
+  }
+  ummp_os_close(fd);
+}

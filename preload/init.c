@@ -1,0 +1,145 @@
+/* init.c - process and thread set-up and tear-down.
+ *
+ * Process: lazily on the first call (ld.so and other preloads may allocate
+ * before any constructor), with a CAS on ummp_g.state; other threads wait
+ * (sched_yield) while one initialises; a re-entrant call from the
+ * initialising thread (a signal handler) gets ENOMEM. Init makes no libc
+ * call that can allocate. pthread_atfork is registered afterwards, outside
+ * any lock, from the constructor (it may allocate).
+ *
+ * Thread: set up on its first slow-path call (fork-gate slot, home region,
+ * cache capacity, pthread key value for the exit flush). The key destructor
+ * flushes the cache to the core and leaves the thread DEAD: calls after that
+ * go straight to the core.
+ */
+#include "internal.h"
+#include <errno.h>
+#include <pthread.h>
+
+ummp_global_t ummp_g;
+__thread ummp_tls_t ummp_tls __attribute__((tls_model("initial-exec")));
+
+void ummp_fatal(const char *msg, const void *ptr) { ummp_os_die(msg, ptr); }
+
+static void limits_init(void) {
+  for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
+    unsigned chunk = g * UMM_GRANULE;
+    unsigned b = 16384u / chunk;                     /* about 16 KiB per refill */
+    if (b < 8) b = 8;
+    if (b > UMMP_BATCH_MAX) b = UMMP_BATCH_MAX;
+    ummp_g.batch[g] = (uint16_t)b;
+    ummp_g.limit[g] = (uint16_t)(2 * b);
+  }
+}
+
+/* The header decoding the fast paths rely on, checked against the core. */
+static int self_test(void) {
+  ummp_region_t *r = ummp_region_get(0);
+  if (!r) return -1;
+  int ok = 1;
+  for (size_t n = 0; n <= 1100; n += 37) {
+    void *p = umm_malloc(r->u, n, 0);
+    if (!p) return -1;
+    uint64_t h = ((uint64_t *)p)[-1];
+    size_t g = (size_t)(h & UMMP_HDR_SIZE_MASK);
+    if (!(h & UMMP_HDR_IN_USE) || g * UMM_GRANULE - UMM_HEADER_SIZE != umm_usable_size(p) ||
+        g < UMMP_MIN_GRAN || umm_usable_size(p) < n || (n <= 24 && g != UMMP_MIN_GRAN))
+      ok = 0;
+    umm_free(r->u, p);
+  }
+  return ok ? 0 : -1;
+}
+
+static UMMP_NOINLINE int init_slow(void) {
+  ummp_tls_t *t = &ummp_tls;
+  int s = UMMP_S_UNINIT;
+  if (__atomic_compare_exchange_n(&ummp_g.state, &s, UMMP_S_INITING, 0, __ATOMIC_ACQUIRE, __ATOMIC_ACQUIRE)) {
+    int err = errno;
+    t->initing = 1;
+    ummp_env_read(&ummp_g.cfg);
+    ummp_g.page = ummp_os_pagesize();
+    ummp_g.secret = ummp_os_random();
+    limits_init();
+    umm_on_fatal(ummp_fatal);
+    int st = UMMP_S_READY;
+    if (ummp_large_init() != 0) st = UMMP_S_FAILED;
+    if (st == UMMP_S_READY && ummp_arena_init() != 0) st = UMMP_S_FAILED;
+    if (st == UMMP_S_READY) {
+      size_t th = ummp_g.cfg.large_threshold;
+      size_t autoth = ummp_g.region_size / 8;
+      if (!th) th = autoth;
+      if (th > UMM_MAX_CHUNK) th = UMM_MAX_CHUNK;
+      if (th > autoth) th = autoth;
+      if (th < UMMP_SMALL_MAX) th = UMMP_SMALL_MAX;
+      ummp_g.large_threshold = th;
+      if (self_test() != 0) st = UMMP_S_FAILED;
+    }
+    pthread_key_t key;
+    if (pthread_key_create(&key, ummp_thread_exit) == 0) {
+      ummp_g.key = (unsigned)key;
+      ummp_g.key_ok = key < 32;                      /* pthread_setspecific allocates for keys >= 32 */
+    }
+    t->initing = 0;
+    errno = err;
+    __atomic_store_n(&ummp_g.state, st, __ATOMIC_RELEASE);
+    return st == UMMP_S_READY ? 0 : -1;
+  }
+  if (t->initing) return -1;                         /* re-entry from a signal handler during init */
+  while ((s = __atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE)) == UMMP_S_INITING) ummp_os_yield();
+  return s == UMMP_S_READY ? 0 : -1;
+}
+
+int ummp_ensure_init(void) {
+  int s = __atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE);
+  if (ummp_likely(s == UMMP_S_READY)) return 0;
+  if (s == UMMP_S_FAILED) return -1;
+  return init_slow();
+}
+
+void ummp_thread_setup(ummp_tls_t *t) {
+  if (t->state != UMMP_T_NEW) return;
+  ummp_slot_claim(t);
+  t->home = __atomic_fetch_add(&ummp_g.rr, 1, __ATOMIC_RELAXED) % (ummp_g.spread ? ummp_g.spread : 1);
+  if (ummp_g.cfg.cache)
+    for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) t->room[g] = ummp_g.limit[g];
+  t->state = UMMP_T_LIVE;
+  __atomic_fetch_add(&ummp_g.threads, 1, __ATOMIC_RELAXED);
+  if (ummp_g.key_ok) pthread_setspecific((pthread_key_t)ummp_g.key, t);
+}
+
+void ummp_thread_exit(void *arg) {
+  (void)arg;
+  ummp_tls_t *t = &ummp_tls;
+  if (t->state != UMMP_T_LIVE) return;
+  unsigned char busy = t->busy;
+  t->busy = 1;
+  ummp_barrier();
+  ummp_flush_all(t);
+  for (unsigned g = 0; g < UMMP_NBINS; g++) t->room[g] = 0;
+  t->state = UMMP_T_DEAD;
+  __atomic_fetch_add(&ummp_g.hits, t->hits, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&ummp_g.misses, t->misses, __ATOMIC_RELAXED);
+  t->hits = t->misses = 0;
+  ummp_slot_release(t);
+  ummp_barrier();
+  t->busy = busy;
+}
+
+__attribute__((constructor)) static void ummp_ctor(void) {
+  ummp_ensure_init();
+  if (!__atomic_exchange_n(&ummp_g.atfork_done, 1, __ATOMIC_ACQ_REL))
+    pthread_atfork(ummp_atfork_prepare, ummp_atfork_parent, ummp_atfork_child);
+}
+
+__attribute__((destructor)) static void ummp_dtor(void) {
+  if (!ummp_g.cfg.stats || ummp_g.state != UMMP_S_READY) return;
+  ummp_tls_t *t = &ummp_tls;
+  int err = errno;
+  unsigned char busy = t->busy;
+  t->busy = 1;
+  unsigned a = ummp_enter(t);
+  ummp_stats_print(2);
+  ummp_leave(t, a);
+  t->busy = busy;
+  errno = err;
+}

@@ -1,0 +1,145 @@
+/* internal.h - names shared between the preload's files (prefix ummp_).
+ * Layering: preload -> core (include/umm.h) only; the core never calls back
+ * except through umm_on_contention / umm_on_fatal. */
+#ifndef UMMP_INTERNAL_H
+#define UMMP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "types.h"
+#include "os.h"
+
+#define UMMP_EXPORT   __attribute__((visibility("default")))
+#define ummp_likely(x)   __builtin_expect(!!(x), 1)
+#define ummp_unlikely(x) __builtin_expect(!!(x), 0)
+#define UMMP_NOINLINE __attribute__((noinline))
+#define UMMP_COLD     __attribute__((noinline, cold))
+#define ummp_barrier() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
+extern ummp_global_t ummp_g;
+extern ummp_region_t ummp_regions[UMMP_MAX_REGIONS];
+extern __thread ummp_tls_t ummp_tls __attribute__((tls_model("initial-exec")));
+
+/* ---- env.c ---------------------------------------------------------------- */
+/* Fill ummp_g.cfg from environ (or /proc/self/environ when environ is not set yet). */
+void   ummp_env_read(ummp_config_t *cfg);
+/* "8G", "512M", "64k", "1234": bytes; (size_t)-1 on a syntax error. */
+size_t ummp_parse_size(const char *s);
+
+/* ---- fmt (stats.c): tiny formatting into a buffer; return the new length --- */
+size_t ummp_fmt_str(char *buf, size_t cap, size_t n, const char *s);
+size_t ummp_fmt_u64(char *buf, size_t cap, size_t n, uint64_t v);
+size_t ummp_fmt_hex(char *buf, size_t cap, size_t n, uint64_t v);
+size_t ummp_fmt_bytes(char *buf, size_t cap, size_t n, uint64_t v);   /* "12.3 MiB" */
+
+/* ---- init.c ---------------------------------------------------------------- */
+/* Initialise the process state if needed; 0 when ready, -1 when the arena is
+ * unavailable (state FAILED) or this thread is inside init already. */
+int    ummp_ensure_init(void);
+/* Set up the calling thread (slot, home region, cache limits). */
+void   ummp_thread_setup(ummp_tls_t *t);
+/* Thread-exit flush (pthread key destructor). */
+void   ummp_thread_exit(void *arg);
+/* umm_on_fatal handler: prints and aborts. */
+__attribute__((noreturn)) void ummp_fatal(const char *msg, const void *ptr);
+
+/* ---- fork.c: the fork gate (protocol at the top of fork.c) ------------------ */
+unsigned ummp_enter_slow(ummp_tls_t *t, ummp_slot_t *s, unsigned a);
+unsigned ummp_enter_shared(ummp_tls_t *t);
+void   ummp_leave_shared(ummp_tls_t *t);
+void   ummp_slot_claim(ummp_tls_t *t);
+void   ummp_slot_release(ummp_tls_t *t);
+void   ummp_atfork_prepare(void);
+void   ummp_atfork_parent(void);
+void   ummp_atfork_child(void);
+
+/* Enter a section in which the thread may use the core or other shared
+ * state; returns what ummp_leave needs. Cheap: one exchange when not nested. */
+static inline unsigned ummp_enter(ummp_tls_t *t) {
+  ummp_slot_t *s = t->slot;
+  if (ummp_likely(s != NULL)) {
+    unsigned a = __atomic_load_n(&s->active, __ATOMIC_RELAXED);
+    if (a >= 2) {                                    /* nested in a confirmed section */
+      __atomic_store_n(&s->active, a + 1, __ATOMIC_RELAXED);
+      ummp_barrier();
+      return a;
+    }
+    return ummp_enter_slow(t, s, a);
+  }
+  return ummp_enter_shared(t);
+}
+static inline void ummp_leave(ummp_tls_t *t, unsigned prev) {
+  ummp_slot_t *s = t->slot;
+  if (ummp_likely(s != NULL)) __atomic_store_n(&s->active, prev, __ATOMIC_RELEASE);
+  else ummp_leave_shared(t);
+}
+
+/* ---- arena.c ---------------------------------------------------------------- */
+/* Reserve the arena (fallbacks under ulimit -v). 0 / -1. */
+int    ummp_arena_init(void);
+/* Region i, committing regions up to i when needed; NULL if i is out of range
+ * or the commit failed. */
+ummp_region_t *ummp_region_get(uint32_t i);
+/* Index of the region holding p; p must be inside the committed arena. */
+static inline uint32_t ummp_region_index(const void *p) {
+  return (uint32_t)(((uintptr_t)p - (uintptr_t)ummp_g.base) >> ummp_g.region_shift);
+}
+/* 1 when p is 16-aligned and inside the committed part of the arena with
+ * room for a header before it (the free fast path's test). */
+static inline int ummp_in_arena(const void *p) {
+  uintptr_t x = (uintptr_t)p - ummp_g.base16;
+  x = (x >> 4) | (x << 60);                          /* misaligned -> huge */
+  return x < __atomic_load_n(&ummp_g.lim_rot, __ATOMIC_RELAXED);
+}
+/* Core allocation with rotation: waits, moves home on contention or ENOMEM,
+ * commits regions on demand. NULL + ENOMEM when nothing fits anywhere. */
+void  *ummp_core_malloc(ummp_tls_t *t, size_t size);
+size_t ummp_core_batch(ummp_tls_t *t, size_t size, void **out, size_t n);
+void  *ummp_core_memalign(ummp_tls_t *t, size_t align, size_t size);
+/* Never waits (signal re-entry): tries each committed region once. */
+void  *ummp_core_malloc_nowait(ummp_tls_t *t, size_t size);
+/* Account `bytes` freed into region r; purges it when over its threshold. */
+void   ummp_note_freed(ummp_tls_t *t, ummp_region_t *r, size_t bytes);
+/* Purge every committed region now (malloc_trim); returns bytes purged. */
+size_t ummp_purge_all(void);
+/* The contention callback installed in every region. */
+void   ummp_backoff(umm_t *u, void *arg);
+
+/* ---- large.c ---------------------------------------------------------------- */
+void  *ummp_large_alloc(size_t size, size_t align);
+/* 1 when p is a live large block (registry lookup; never dereferences p first). */
+int    ummp_large_owns(const void *p);
+/* p must satisfy ummp_large_owns. */
+size_t ummp_large_usable(const void *p);
+/* Free p; returns 0, or -1 when p is not a live large block (nothing changed). */
+int    ummp_large_free(void *p);
+/* Resize (mremap); NULL + ENOMEM with p intact on failure. */
+void  *ummp_large_realloc(void *p, size_t size);
+/* Call fn for every live large block (ptr, usable size); stops when fn returns non-zero. */
+int    ummp_large_foreach(int (*fn)(void *ptr, size_t size, void *arg), void *arg);
+int    ummp_large_init(void);
+
+/* ---- cache.c ------------------------------------------------------------------ */
+void  *ummp_malloc_slow(size_t n);
+void   ummp_free_slow(void *p);
+/* Push p (a small block of g granules, validated) into the cache or the core. */
+void   ummp_flush_bin(ummp_tls_t *t, unsigned g, unsigned count);
+void   ummp_flush_all(ummp_tls_t *t);
+/* 1 when p (an arena block) sits in some thread cache (cookie present). */
+static inline int ummp_is_cached(const void *p) {
+  return ((const uint64_t *)p)[1] == (ummp_g.secret ^ (uint64_t)(uintptr_t)p);
+}
+/* Free an arena block that passed validation, from the slow path. */
+void   ummp_free_arena(ummp_tls_t *t, void *p);
+/* Abort with the right message for a bad pointer given to `op` ("free()",
+ * "realloc()"). */
+__attribute__((noreturn)) void ummp_bad_pointer(const char *op, const void *p);
+/* Validate an arena pointer without changing anything: 0 ok, else aborts. */
+void   ummp_check_arena_ptr(const char *op, const void *p);
+
+/* ---- stats.c ------------------------------------------------------------------ */
+void   ummp_stats_add(size_t bytes);
+void   ummp_stats_sub(size_t bytes);
+void   ummp_stats_print(int fd);
+
+#endif /* UMMP_INTERNAL_H */

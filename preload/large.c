@@ -1,0 +1,144 @@
+/* large.c - blocks above the large threshold: one private mapping each, a
+ * 16-byte header (ummp_large_hdr_t) just before the block, and a lock-free
+ * registry so that free() recognises them by address before reading
+ * anything, detects double and invalid frees, and walks can list them.
+ *
+ * Registry: an open-addressing hash set of block addresses in a reserved,
+ * lazily backed table of 2^20 words. Insert claims the first empty or
+ * tombstone slot of the probe sequence with a CAS; remove CASes the address
+ * to a tombstone, so of two racing frees of one block exactly one wins (the
+ * other reports a double free). Lookups stop at an empty slot. A block's
+ * address is unique among live mappings, so it is never in the set twice.
+ */
+#include "internal.h"
+#include <errno.h>
+#include <string.h>
+
+#define NSLOT ((size_t)1 << UMMP_LARGE_SLOTS_LOG2)
+
+int ummp_large_init(void) {
+  void *t = ummp_os_reserve(NSLOT * sizeof(uintptr_t));
+  if (!t || ummp_os_commit(t, NSLOT * sizeof(uintptr_t)) != 0) return -1;
+  ummp_g.large_tab = t;
+  return 0;
+}
+
+static size_t hash(uintptr_t p) {
+  return (size_t)(((uint64_t)p >> 4) * 0x9e3779b97f4a7c15ull >> (64 - UMMP_LARGE_SLOTS_LOG2));
+}
+
+static int reg_insert(uintptr_t p) {
+  uintptr_t *tab = ummp_g.large_tab;
+  size_t i = hash(p);
+  for (size_t k = 0; k < NSLOT; k++, i = (i + 1) & (NSLOT - 1)) {
+    uintptr_t v = __atomic_load_n(&tab[i], __ATOMIC_RELAXED);
+    while (v == 0 || v == UMMP_LARGE_TOMB) {
+      if (__atomic_compare_exchange_n(&tab[i], &v, p, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) return 0;
+    }
+  }
+  return -1;
+}
+
+static uintptr_t *reg_find(uintptr_t p) {
+  uintptr_t *tab = ummp_g.large_tab;
+  if (!tab || p < 16 || (p & 15)) return NULL;
+  size_t i = hash(p);
+  for (size_t k = 0; k < NSLOT; k++, i = (i + 1) & (NSLOT - 1)) {
+    uintptr_t v = __atomic_load_n(&tab[i], __ATOMIC_ACQUIRE);
+    if (v == p) return &tab[i];
+    if (v == 0) return NULL;
+  }
+  return NULL;
+}
+
+static int reg_remove(uintptr_t p) {
+  uintptr_t *s = reg_find(p);
+  if (!s) return -1;
+  uintptr_t v = p;
+  return __atomic_compare_exchange_n(s, &v, UMMP_LARGE_TOMB, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED) ? 0 : -1;
+}
+
+static ummp_large_hdr_t *hdr_of(const void *p) { return (ummp_large_hdr_t *)((uintptr_t)p - 16); }
+
+void *ummp_large_alloc(size_t size, size_t align) {
+  size_t page = ummp_g.page;
+  if (align < 16) align = 16;
+  size_t extra = align > page ? align : page;     /* room for the header, aligned */
+  if (!ummp_g.large_tab || size > (SIZE_MAX >> 2) - extra) { errno = ENOMEM; return NULL; }
+  size_t len = (size + extra + page - 1) & ~(page - 1);
+  char *m = ummp_os_map(len);
+  if (!m) { errno = ENOMEM; return NULL; }
+  uintptr_t p = ((uintptr_t)m + 16 + align - 1) & ~(uintptr_t)(align - 1);
+  size_t off = p - (uintptr_t)m;
+  /* give back the unused head and tail of an over-aligned mapping */
+  size_t head = (off - 16) & ~(page - 1);
+  if (head) { ummp_os_unmap(m, head); m += head; len -= head; off -= head; }
+  size_t need = (off + size + page - 1) & ~(page - 1);
+  if (need < len) { ummp_os_unmap(m + need, len - need); len = need; }
+  ummp_large_hdr_t *h = hdr_of((void *)p);
+  h->map_len = len;
+  h->offset = off;
+  if (reg_insert(p) != 0) { ummp_os_unmap(m, len); errno = ENOMEM; return NULL; }
+  __atomic_fetch_add(&ummp_g.large_live, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&ummp_g.large_bytes, len, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&ummp_g.large_total, 1, __ATOMIC_RELAXED);
+  ummp_stats_add(len);
+  return (void *)p;
+}
+
+int ummp_large_owns(const void *p) { return reg_find((uintptr_t)p) != NULL; }
+
+size_t ummp_large_usable(const void *p) {
+  ummp_large_hdr_t *h = hdr_of(p);
+  return h->map_len - h->offset;
+}
+
+int ummp_large_free(void *p) {
+  if (reg_remove((uintptr_t)p) != 0) return -1;
+  ummp_large_hdr_t *h = hdr_of(p);
+  size_t len = h->map_len;
+  ummp_os_unmap((char *)p - h->offset, len);
+  __atomic_fetch_sub(&ummp_g.large_live, 1, __ATOMIC_RELAXED);
+  __atomic_fetch_sub(&ummp_g.large_bytes, len, __ATOMIC_RELAXED);
+  ummp_stats_sub(len);
+  return 0;
+}
+
+void *ummp_large_realloc(void *p, size_t size) {
+  ummp_large_hdr_t *h = hdr_of(p);
+  size_t page = ummp_g.page, off = h->offset, old = h->map_len;
+  if (size > (SIZE_MAX >> 2)) { errno = ENOMEM; return NULL; }
+  size_t len = (off + size + page - 1) & ~(page - 1);
+  if (len == old) return p;
+  if (reg_remove((uintptr_t)p) != 0) return NULL;    /* caller validated: cannot happen */
+  char *m = ummp_os_remap((char *)p - off, old, len);
+  if (!m) {
+    reg_insert((uintptr_t)p);
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *q = m + off;
+  hdr_of(q)->map_len = len;
+  reg_insert((uintptr_t)q);
+  if (len > old) {
+    __atomic_fetch_add(&ummp_g.large_bytes, len - old, __ATOMIC_RELAXED);
+    ummp_stats_add(len - old);
+  } else {
+    __atomic_fetch_sub(&ummp_g.large_bytes, old - len, __ATOMIC_RELAXED);
+    ummp_stats_sub(old - len);
+  }
+  return q;
+}
+
+int ummp_large_foreach(int (*fn)(void *ptr, size_t size, void *arg), void *arg) {
+  uintptr_t *tab = ummp_g.large_tab;
+  if (!tab) return 0;
+  for (size_t i = 0; i < NSLOT; i++) {
+    uintptr_t v = __atomic_load_n(&tab[i], __ATOMIC_ACQUIRE);
+    if (v > UMMP_LARGE_TOMB) {
+      int r = fn((void *)v, ummp_large_usable((void *)v), arg);
+      if (r) return r;
+    }
+  }
+  return 0;
+}

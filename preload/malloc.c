@@ -1,0 +1,323 @@
+/* malloc.c - the exported malloc family (glibc 2.36 semantics) and the two
+ * fast paths.
+ *
+ * malloc fast path: size -> bin (granules), pop the thread cache's list.
+ * free fast path: range + alignment test against the committed arena (one
+ * subtract, rotate, compare), header decode (size and IN_USE bits), cookie
+ * test (double free), push. Both bracket the list update with ummp_tls.busy
+ * so a signal handler that interrupts them takes the slow path, which then
+ * avoids the cache. No atomic instruction, no call. Everything else goes to
+ * cache.c. */
+#define _GNU_SOURCE
+#include "internal.h"
+#include <errno.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+UMMP_EXPORT void *malloc(size_t n) {
+  if (ummp_likely(n <= UMMP_SMALL_MAX)) {
+    size_t c = (n + 23) >> 4;
+    c = c < UMMP_MIN_GRAN ? UMMP_MIN_GRAN : c;
+    ummp_tls_t *t = &ummp_tls;
+    if (ummp_likely(!t->busy)) {
+      t->busy = 1;
+      ummp_barrier();
+      void **b = t->bin[c];
+      if (ummp_likely(b != NULL)) {
+        t->bin[c] = b[0];
+        t->room[c]++;
+        b[1] = NULL;
+        t->hits++;
+        ummp_barrier();
+        t->busy = 0;
+        return b;
+      }
+      ummp_barrier();
+      t->busy = 0;
+    }
+  }
+  return ummp_malloc_slow(n);
+}
+
+UMMP_EXPORT void free(void *p) {
+  if (ummp_likely(ummp_in_arena(p))) {
+    uint64_t h = __atomic_load_n((uint64_t *)p - 1, __ATOMIC_RELAXED);
+    size_t g = (size_t)(h & (UMMP_HDR_SIZE_MASK | UMMP_HDR_IN_USE)) - (size_t)UMMP_HDR_IN_USE;
+    uint64_t ck = ummp_g.secret ^ (uint64_t)(uintptr_t)p;
+    ummp_tls_t *t = &ummp_tls;
+    if (ummp_likely(g - UMMP_MIN_GRAN <= UMMP_MAX_GRAN - UMMP_MIN_GRAN && ((uint64_t *)p)[1] != ck &&
+                    !t->busy)) {
+      t->busy = 1;
+      ummp_barrier();
+      if (ummp_likely(t->room[g] != 0)) {
+        ((void **)p)[0] = t->bin[g];
+        ((uint64_t *)p)[1] = ck;
+        t->bin[g] = p;
+        t->room[g]--;
+        ummp_barrier();
+        t->busy = 0;
+        return;
+      }
+      ummp_barrier();
+      t->busy = 0;
+    }
+  }
+  ummp_free_slow(p);
+}
+
+/* ---- helpers ------------------------------------------------------------------ */
+static size_t usable(const void *p) {
+  if (ummp_in_arena(p)) {
+    uint64_t h = __atomic_load_n((const uint64_t *)p - 1, __ATOMIC_RELAXED);
+    return (size_t)(h & UMMP_HDR_SIZE_MASK) * UMM_GRANULE - UMM_HEADER_SIZE;
+  }
+  return ummp_large_usable(p);
+}
+
+/* Aligned allocation; align is a power of two > 16. */
+static void *aligned(size_t align, size_t n) {
+  if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+  if (ummp_ensure_init() != 0 && ummp_g.state != UMMP_S_FAILED) { errno = ENOMEM; return NULL; }
+  ummp_tls_t *t = &ummp_tls;
+  if (ummp_g.state == UMMP_S_READY && !t->busy && align <= UMM_MAX_ALIGN &&
+      n <= ummp_g.large_threshold && n + align <= ummp_g.large_threshold) {
+    if (t->state == UMMP_T_NEW) ummp_thread_setup(t);
+    t->busy = 1;
+    ummp_barrier();
+    unsigned a = ummp_enter(t);
+    void *p = ummp_core_memalign(t, align, n);
+    if (p) ummp_stats_add(umm_usable_size(p) + UMM_HEADER_SIZE);
+    ummp_leave(t, a);
+    ummp_barrier();
+    t->busy = 0;
+    if (p) return p;
+  }
+  unsigned a = ummp_enter(t);
+  void *p = ummp_large_alloc(n, align);
+  ummp_leave(t, a);
+  return p;
+}
+
+static void *memalign_impl(size_t align, size_t n) {
+  if (align <= UMM_ALIGNMENT) return malloc(n);
+  if (align > SIZE_MAX / 2 + 1) { errno = EINVAL; return NULL; }
+  if (align & (align - 1)) align = (size_t)1 << (64 - __builtin_clzll((unsigned long long)align));
+  return aligned(align, n);
+}
+
+/* ---- the malloc family ------------------------------------------------------------ */
+UMMP_EXPORT void *calloc(size_t n, size_t m) {
+  size_t total;
+  if (__builtin_mul_overflow(n, m, &total) || total > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+  if (total > ummp_g.large_threshold && ummp_g.state == UMMP_S_READY) {
+    ummp_tls_t *t = &ummp_tls;
+    unsigned a = ummp_enter(t);
+    void *p = ummp_large_alloc(total, 16);         /* fresh pages are zero */
+    ummp_leave(t, a);
+    return p;
+  }
+  void *p = malloc(total);
+  if (p) memset(p, 0, total);
+  return p;
+}
+
+UMMP_EXPORT void *realloc(void *p, size_t n) {
+  if (!p) return malloc(n);
+  if (n == 0) { free(p); return NULL; }
+  ummp_tls_t *t = &ummp_tls;
+  if (ummp_in_arena(p)) {
+    ummp_check_arena_ptr("realloc()", p);
+    if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+    size_t old = usable(p);
+    if (n <= old && (old <= UMMP_SMALL_MAX || n >= old / 2)) return p;
+    if (old > UMMP_SMALL_MAX && n <= ummp_g.large_threshold && !t->busy) {
+      /* in place in the core: shrink by splitting, grow into a free successor */
+      t->busy = 1;
+      ummp_barrier();
+      unsigned a = ummp_enter(t);
+      size_t ob = old + UMM_HEADER_SIZE;
+      void *q = umm_realloc(ummp_regions[ummp_region_index(p)].u, p, n);
+      if (q) { ummp_stats_sub(ob); ummp_stats_add(umm_usable_size(q) + UMM_HEADER_SIZE); }
+      ummp_leave(t, a);
+      ummp_barrier();
+      t->busy = 0;
+      if (q) return q;
+    }
+    void *q = malloc(n);
+    if (!q) return NULL;
+    memcpy(q, p, old < n ? old : n);
+    free(p);
+    return q;
+  }
+  if (!ummp_large_owns(p)) ummp_bad_pointer("realloc()", p);
+  if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
+  size_t old = ummp_large_usable(p);
+  if (n <= ummp_g.large_threshold / 2 || ummp_g.state != UMMP_S_READY) {
+    if (n <= old && ummp_g.state != UMMP_S_READY) return p;
+    void *q = malloc(n);
+    if (!q) return NULL;
+    memcpy(q, p, old < n ? old : n);
+    free(p);
+    return q;
+  }
+  unsigned a = ummp_enter(t);
+  void *q = ummp_large_realloc(p, n);
+  ummp_leave(t, a);
+  return q;
+}
+
+UMMP_EXPORT void *reallocarray(void *p, size_t n, size_t m) {
+  size_t total;
+  if (__builtin_mul_overflow(n, m, &total)) { errno = ENOMEM; return NULL; }
+  return realloc(p, total);
+}
+
+UMMP_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
+  if (align < sizeof(void *) || (align & (align - 1)) || align % sizeof(void *)) return EINVAL;
+  int err = errno;
+  void *p = align <= UMM_ALIGNMENT ? malloc(n) : aligned(align, n);
+  if (!p) { errno = err; return ENOMEM; }
+  *out = p;
+  return 0;
+}
+
+UMMP_EXPORT void *aligned_alloc(size_t align, size_t n) { return memalign_impl(align, n); }
+UMMP_EXPORT void *memalign(size_t align, size_t n) { return memalign_impl(align, n); }
+UMMP_EXPORT void *valloc(size_t n) { return memalign_impl(ummp_os_pagesize(), n); }
+
+UMMP_EXPORT void *pvalloc(size_t n) {
+  size_t page = ummp_os_pagesize(), r;
+  if (__builtin_add_overflow(n, page - 1, &r)) { errno = ENOMEM; return NULL; }
+  return memalign_impl(page, r & ~(page - 1));
+}
+
+UMMP_EXPORT size_t malloc_usable_size(void *p) {
+  if (!p) return 0;
+  if (ummp_in_arena(p)) return usable(p);
+  if (ummp_large_owns(p)) return ummp_large_usable(p);
+  return 0;
+}
+
+UMMP_EXPORT void cfree(void *p) { free(p); }
+UMMP_EXPORT void free_sized(void *p, size_t n) { (void)n; free(p); }
+UMMP_EXPORT void free_aligned_sized(void *p, size_t align, size_t n) { (void)align; (void)n; free(p); }
+
+/* glibc's internal names, used by a few programs and libraries. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define UMMP_ALIAS(f) __attribute__((alias(#f), copy(f)))
+#else
+#define UMMP_ALIAS(f) __attribute__((alias(#f)))
+#endif
+UMMP_EXPORT void *__libc_malloc(size_t n) UMMP_ALIAS(malloc);
+UMMP_EXPORT void *__libc_calloc(size_t n, size_t m) UMMP_ALIAS(calloc);
+UMMP_EXPORT void *__libc_realloc(void *p, size_t n) UMMP_ALIAS(realloc);
+UMMP_EXPORT void __libc_free(void *p) UMMP_ALIAS(free);
+UMMP_EXPORT void *__libc_memalign(size_t a, size_t n) UMMP_ALIAS(memalign);
+UMMP_EXPORT void *__libc_valloc(size_t n) UMMP_ALIAS(valloc);
+UMMP_EXPORT void *__libc_pvalloc(size_t n) UMMP_ALIAS(pvalloc);
+UMMP_EXPORT int __posix_memalign(void **out, size_t a, size_t n) UMMP_ALIAS(posix_memalign);
+
+/* ---- information and tuning ------------------------------------------------------ */
+static void totals(umm_stats_t *tot) {
+  memset(tot, 0, sizeof *tot);
+  if (ummp_ensure_init() != 0) return;
+  ummp_tls_t *t = &ummp_tls;
+  unsigned char busy = t->busy;
+  t->busy = 1;
+  unsigned a = ummp_enter(t);
+  uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < nc; i++) {
+    umm_stats_t s;
+    umm_get_stats(ummp_regions[i].u, &s);
+    tot->chunks += s.chunks;
+    tot->free_chunks += s.free_chunks;
+    tot->bytes_in_use += s.bytes_in_use;
+    tot->bytes_free += s.bytes_free;
+    tot->bytes_total += s.bytes_total;
+    if (s.largest_free > tot->largest_free) tot->largest_free = s.largest_free;
+  }
+  ummp_leave(t, a);
+  t->busy = busy;
+}
+
+UMMP_EXPORT struct mallinfo2 mallinfo2(void) {
+  umm_stats_t s;
+  totals(&s);
+  struct mallinfo2 mi;
+  memset(&mi, 0, sizeof mi);
+  mi.arena = s.bytes_total;
+  mi.ordblks = s.free_chunks;
+  mi.hblks = ummp_g.large_live;
+  mi.hblkhd = ummp_g.large_bytes;
+  mi.uordblks = s.bytes_in_use;
+  mi.fordblks = s.bytes_free;
+  mi.keepcost = s.largest_free;
+  return mi;
+}
+
+UMMP_EXPORT struct mallinfo mallinfo(void) {
+  struct mallinfo2 m2 = mallinfo2();
+  struct mallinfo mi;
+  mi.arena = (int)m2.arena;
+  mi.ordblks = (int)m2.ordblks;
+  mi.smblks = (int)m2.smblks;
+  mi.hblks = (int)m2.hblks;
+  mi.hblkhd = (int)m2.hblkhd;
+  mi.usmblks = (int)m2.usmblks;
+  mi.fsmblks = (int)m2.fsmblks;
+  mi.uordblks = (int)m2.uordblks;
+  mi.fordblks = (int)m2.fordblks;
+  mi.keepcost = (int)m2.keepcost;
+  return mi;
+}
+
+UMMP_EXPORT int malloc_trim(size_t pad) {
+  (void)pad;
+  if (ummp_ensure_init() != 0) return 0;
+  ummp_tls_t *t = &ummp_tls;
+  if (t->busy) return 0;
+  int err = errno;
+  t->busy = 1;
+  ummp_barrier();
+  if (t->state == UMMP_T_LIVE) ummp_flush_all(t);
+  unsigned a = ummp_enter(t);
+  size_t n = ummp_purge_all();
+  ummp_leave(t, a);
+  ummp_barrier();
+  t->busy = 0;
+  errno = err;
+  return n != 0;
+}
+
+UMMP_EXPORT void malloc_stats(void) {
+  if (ummp_ensure_init() != 0) return;
+  ummp_tls_t *t = &ummp_tls;
+  unsigned char busy = t->busy;
+  t->busy = 1;
+  unsigned a = ummp_enter(t);
+  ummp_stats_print(2);
+  ummp_leave(t, a);
+  t->busy = busy;
+}
+
+UMMP_EXPORT int mallopt(int param, int value) {
+  (void)param; (void)value;
+  return 1;
+}
+
+UMMP_EXPORT int malloc_info(int options, FILE *fp) {
+  if (options != 0) { errno = EINVAL; return -1; }
+  umm_stats_t s;
+  totals(&s);
+  fprintf(fp, "<malloc version=\"umm-1\">\n<heap nr=\"0\">\n"
+              "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+              "<total type=\"rest\" count=\"%zu\" size=\"%zu\"/>\n"
+              "<system type=\"current\" size=\"%zu\"/>\n</heap>\n"
+              "<total type=\"mmap\" count=\"%zu\" size=\"%zu\"/>\n"
+              "<system type=\"current\" size=\"%zu\"/>\n</malloc>\n",
+          s.free_chunks, s.bytes_free, s.bytes_total, ummp_g.large_live, ummp_g.large_bytes,
+          s.bytes_total + ummp_g.large_bytes);
+  return 0;
+}

@@ -1,0 +1,39 @@
+/* os.h - every OS call of the malloc replacement goes through these few
+ * functions (os.c), so that a test can inject faults in one place. None of
+ * them allocates; all are async-signal-safe. Failures return -1 / NULL with
+ * errno set (callers that must keep errno save it). */
+#ifndef UMMP_OS_H
+#define UMMP_OS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Reserve `len` bytes of address space, PROT_NONE + MAP_NORESERVE. NULL on failure. */
+void  *ummp_os_reserve(size_t len);
+/* Make [p, p+len) of a reservation readable and writable. 0 / -1. */
+int    ummp_os_commit(void *p, size_t len);
+/* A fresh read/write anonymous mapping (zero-filled). NULL on failure. */
+void  *ummp_os_map(size_t len);
+int    ummp_os_unmap(void *p, size_t len);
+/* mremap with MREMAP_MAYMOVE. NULL on failure (the old mapping is intact). */
+void  *ummp_os_remap(void *p, size_t old_len, size_t new_len);
+/* madvise(MADV_DONTNEED): the pages read back as zero and leave the RSS. */
+int    ummp_os_purge(void *p, size_t len);
+/* write(2) the whole buffer (retries short writes and EINTR). */
+void   ummp_os_write(int fd, const char *buf, size_t len);
+int    ummp_os_open_read(const char *path);
+long   ummp_os_read(int fd, void *buf, size_t len);
+void   ummp_os_close(int fd);
+void   ummp_os_yield(void);
+int    ummp_os_getpid(void);
+/* Resident set size in bytes, from /proc/self/statm (0 if unknown). */
+size_t ummp_os_rss(void);
+/* CPUs this process may run on (sched_getaffinity), at least 1. */
+unsigned ummp_os_ncpus(void);
+size_t ummp_os_pagesize(void);
+/* 8 random bytes from the kernel's AT_RANDOM block mixed with addresses. */
+uint64_t ummp_os_random(void);
+/* Print "umm: <what> 0x<ptr>\n" on stderr and abort(). Never allocates. */
+__attribute__((noreturn, cold)) void ummp_os_die(const char *what, const void *ptr);
+
+#endif /* UMMP_OS_H */

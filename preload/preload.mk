@@ -1,0 +1,50 @@
+# preload/preload.mk - build/libumm_preload.so (the malloc replacement), its
+# tests and `make demo`. Included by the top-level Makefile.
+#
+# The core sources are compiled again into the .so with the preload's flags:
+# -fno-builtin-* keeps the compiler from turning malloc+memset into a calloc
+# call (which would recurse), initial-exec TLS keeps __tls_get_addr (which
+# may call malloc) out, hidden visibility exports only the malloc family
+# (marked UMMP_EXPORT) and the umm_ API (UMM_API).
+
+PRELOAD_SRC    := $(sort $(wildcard preload/*.c))
+PRELOAD_HDR    := $(wildcard preload/*.h)
+PRELOAD_CFLAGS := -std=gnu11 -fPIC -O2 -g -fvisibility=hidden -fno-semantic-interposition \
+                  -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc \
+                  -ftls-model=initial-exec -fno-stack-protector $(WARN) -Iinclude -Isrc -Ipreload
+PRELOAD_OBJ    := $(PRELOAD_SRC:preload/%.c=$(B)/preload/%.o) $(CORE_SRC:src/%.c=$(B)/preload/core-%.o)
+PRELOAD_SO     := $(B)/libumm_preload.so
+
+all: $(PRELOAD_SO)
+
+$(B)/preload/%.o: preload/%.c $(PRELOAD_HDR) $(CORE_HDR) | $(B)/preload
+	$(CC) $(PRELOAD_CFLAGS) -c $< -o $@
+$(B)/preload/core-%.o: src/%.c $(CORE_HDR) | $(B)/preload
+	$(CC) $(PRELOAD_CFLAGS) -c $< -o $@
+$(PRELOAD_SO): $(PRELOAD_OBJ)
+	$(CC) -shared -Wl,-z,defs -o $@ $^ -lpthread
+$(B)/preload $(B)/tests/preload:
+	mkdir -p $@
+
+# ---- tests -------------------------------------------------------------------
+PRELOAD_TEST_CFLAGS := -std=gnu11 -O1 -g -pthread -Wall -Wextra -Wno-deprecated-declarations \
+                       -fno-builtin -Iinclude
+PRELOAD_TEST_BINS := $(patsubst tests/preload/%.c,$(B)/tests/preload/%,$(wildcard tests/preload/*.c)) \
+                     $(patsubst tests/preload/%.cc,$(B)/tests/preload/%,$(wildcard tests/preload/*.cc))
+
+$(B)/tests/preload/%: tests/preload/%.c | $(B)/tests/preload
+	$(CC) $(PRELOAD_TEST_CFLAGS) $< -o $@ -lpthread
+$(B)/tests/preload/%: tests/preload/%.cc | $(B)/tests/preload
+	$${CXX:-g++} -std=c++17 -O1 -g -pthread -Wall -Wextra $< -o $@
+
+TESTS     += $(sort $(wildcard tests/preload/*.sh))
+TEST_DEPS += $(PRELOAD_SO) $(PRELOAD_TEST_BINS)
+
+.PHONY: demo preload-tests
+preload-tests: $(PRELOAD_SO) $(PRELOAD_TEST_BINS)
+	@B=$(B) tests/run-tests.sh $(sort $(wildcard tests/preload/*.sh))
+
+# `make demo`: python3 with every allocation going through umm, and the summary.
+demo: all
+	@echo "== LD_PRELOAD=$(PRELOAD_SO) UMM_STATS=1 PYTHONMALLOC=malloc python3 preload/demo.py"
+	@LD_PRELOAD=$(abspath $(PRELOAD_SO)) UMM_STATS=1 PYTHONMALLOC=malloc python3 preload/demo.py

@@ -1,0 +1,137 @@
+/* types.h - every type of the malloc replacement (libumm_preload.so), one
+ * comment per field, and the constants that size them. */
+#ifndef UMMP_TYPES_H
+#define UMMP_TYPES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "umm.h"
+
+/* ---- chunk header as the core lays it out (include/umm.h, src/umm_types.h):
+ * the 8 bytes before a block; bits 0-20 size in granules including the
+ * header, bit 21 in use, bit 24 deferred, bits 25-31 a check hash.
+ * ummp_init verifies the decoding against umm_usable_size. */
+#define UMMP_HDR_SIZE_MASK  ((uint64_t)0x1fffff)
+#define UMMP_HDR_IN_USE     ((uint64_t)1 << 21)
+#define UMMP_HDR_DEFERRED   ((uint64_t)1 << 24)
+#define UMMP_HDR_CHECK_SHIFT 25
+#define UMMP_HDR_CHECK_MASK ((uint64_t)0x7f << UMMP_HDR_CHECK_SHIFT)
+
+/* ---- thread cache ----------------------------------------------------------
+ * Bins are indexed by chunk size in granules g (2..UMMP_MAX_GRAN): a block of
+ * g granules has 16 g - 8 usable bytes. 65 granules = 1032 usable bytes. */
+#define UMMP_MIN_GRAN   2u
+#define UMMP_MAX_GRAN   65u
+#define UMMP_NBINS      (UMMP_MAX_GRAN + 1u)
+#define UMMP_SMALL_MAX  ((size_t)UMMP_MAX_GRAN * UMM_GRANULE - UMM_HEADER_SIZE)
+#define UMMP_BATCH_MAX  64u                /* most blocks moved per refill or flush */
+
+/* Thread states (ummp_tls_t.state). */
+#define UMMP_T_NEW   0u                    /* never set up: every call takes the slow path once */
+#define UMMP_T_LIVE  1u                    /* cache in use */
+#define UMMP_T_DEAD  2u                    /* after the thread-exit flush: no cache, straight to the core */
+
+/* Per-thread state: a zero-initialised initial-exec TLS variable. The fast
+ * paths touch only bin[], room[], busy and hits. */
+typedef struct ummp_tls {
+  void     *bin[UMMP_NBINS];               /* cached blocks of g granules: singly linked through word 0, cookie in word 1 */
+  uint16_t  room[UMMP_NBINS];              /* blocks bin g may still take; 0 = full, or cache off (routes to slow path) */
+  unsigned char busy;                      /* 1 while inside malloc/free on this thread: a re-entrant call is a signal handler */
+  unsigned char state;                     /* UMMP_T_NEW / UMMP_T_LIVE / UMMP_T_DEAD */
+  unsigned char forking;                   /* 1 while this thread runs the fork prepare handler (bypasses the fork gate) */
+  unsigned char initing;                   /* 1 while this thread runs ummp_init (re-entry gets ENOMEM) */
+  uint32_t  home;                          /* index of the region this thread allocates from */
+  uint32_t  ncont;                         /* contention callbacks during the current core call */
+  uint32_t  shared_depth;                  /* nesting of fork-gate sections counted in the shared counter (no slot) */
+  struct ummp_slot *slot;                  /* fork-gate slot owned by this thread, NULL when none */
+  uint64_t  hits;                          /* mallocs served by the cache */
+  uint64_t  misses;                        /* mallocs that took the slow path */
+  uint64_t  slow_ops;                      /* slow-path calls (drives the delayed purge) */
+} ummp_tls_t;
+
+/* ---- fork gate (fork.c) ---------------------------------------------------- */
+#define UMMP_NSLOTS 512u
+typedef struct ummp_slot {
+  unsigned active;                         /* 0 idle, 1 entering, n >= 2: inside, n - 1 nested sections (owner writes, forker reads) */
+  unsigned owned;                          /* 1 while a live thread owns the slot (CAS claim, released at thread exit) */
+  char      pad[56];                       /* one cache line per slot */
+} ummp_slot_t;
+
+/* ---- arena (arena.c) ------------------------------------------------------- */
+#define UMMP_MAX_REGIONS 1024u
+typedef struct ummp_region {
+  umm_t    *u;                             /* the core instance (at the region's start); NULL until committed */
+  size_t    dirty;                         /* bytes freed into the region since its last purge (relaxed atomic) */
+  size_t    purge_min;                     /* dirty bytes that trigger a purge walk; grows with the chunks the last walk saw */
+  int       purging;                       /* 1 while a thread purges the region (CAS) */
+  char      pad[36];                       /* one cache line per region */
+} ummp_region_t;
+
+/* ---- large blocks (large.c) -------------------------------------------------
+ * Each has its own mapping; the 16 bytes before the block hold this header. */
+typedef struct ummp_large_hdr {
+  size_t    map_len;                       /* length of the whole mapping */
+  size_t    offset;                        /* block address - mapping start (16, or more when over-aligned) */
+} ummp_large_hdr_t;
+#define UMMP_LARGE_SLOTS_LOG2 20u          /* registry: 2^20 slots of 8 bytes, reserved without backing */
+#define UMMP_LARGE_TOMB ((uintptr_t)1)     /* registry slot whose block was freed (reusable) */
+
+/* ---- configuration (env.c): UMM_* variables, read once at start-up --------- */
+typedef struct ummp_config {
+  size_t    arena_size;                    /* UMM_ARENA_SIZE: bytes to reserve (default 64 GiB) */
+  size_t    large_threshold;               /* UMM_LARGE: requests above this get their own mapping (0 = automatic) */
+  size_t    purge_bytes;                   /* UMM_PURGE: freed bytes per region before a purge walk (0 = never purge) */
+  int       stats;                         /* UMM_STATS: 1 prints a summary to stderr at exit */
+  int       cache;                         /* UMM_CACHE: 0 disables the thread caches (default 1) */
+} ummp_config_t;
+
+/* ---- process-wide state ---------------------------------------------------- */
+#define UMMP_S_UNINIT 0
+#define UMMP_S_INITING 1
+#define UMMP_S_READY 2
+#define UMMP_S_FAILED 3                    /* no arena could be reserved: small requests fail with ENOMEM */
+
+typedef struct ummp_global {
+  /* read-mostly fields used by the fast paths come first */
+  uintptr_t base16;                        /* arena base + 16: the lowest address a block can have */
+  size_t    lim_rot;                       /* (committed bytes - 16) >> 4: free's range + alignment test bound */
+  uint64_t  secret;                        /* per-process random value: cookie of cached block p = secret ^ p */
+  int       state;                         /* UMMP_S_* (atomic) */
+  int       region_shift;                  /* log2 of the region size */
+  char     *base;                          /* start of the reservation */
+  size_t    arena_size;                    /* bytes reserved */
+  size_t    region_size;                   /* bytes per region (power of two) */
+  uint32_t  nregions;                      /* regions in the reservation */
+  uint32_t  ncommitted;                    /* regions 0..ncommitted-1 are committed (atomic, grows) */
+  uint32_t  spread;                        /* threads' home regions rotate over this many */
+  uint32_t  rr;                            /* round-robin counter for home regions (atomic) */
+  int       commit_lock;                   /* spin lock held only while committing regions (rare) */
+  size_t    large_threshold;               /* effective large-block threshold */
+  size_t    page;                          /* page size */
+  uint16_t  limit[UMMP_NBINS];             /* cache capacity per bin */
+  uint16_t  batch[UMMP_NBINS];             /* blocks per refill / flush per bin */
+  ummp_config_t cfg;                       /* parsed UMM_* environment */
+  /* fork gate */
+  int       fork_flag;                     /* 1 while a fork is being prepared (atomic; also the forkers' lock) */
+  long      shared_active;                 /* sections of threads without a slot (atomic) */
+  uint32_t  slot_hint;                     /* where the next slot search starts (atomic) */
+  int       key_ok;                        /* the pthread key for thread-exit flushing exists */
+  unsigned  key;                           /* that key */
+  int       atfork_done;                   /* pthread_atfork registered */
+  /* large-block registry */
+  uintptr_t *large_tab;                    /* 2^UMMP_LARGE_SLOTS_LOG2 slots: block address, 0 empty, UMMP_LARGE_TOMB */
+  /* statistics (atomic adds; bytes only tracked when cfg.stats) */
+  size_t    cur_bytes;                     /* bytes held from the core and in large mappings */
+  size_t    peak_bytes;                    /* maximum of cur_bytes */
+  size_t    large_live;                    /* large blocks live */
+  size_t    large_bytes;                   /* bytes of their mappings */
+  uint64_t  large_total;                   /* large blocks ever mapped */
+  uint64_t  purged_bytes;                  /* bytes returned with madvise */
+  uint64_t  purges;                        /* purge walks done */
+  uint64_t  hits;                          /* cache hits of exited threads */
+  uint64_t  misses;                        /* cache misses of exited threads */
+  uint64_t  home_moves;                    /* times a thread left a contended or full home region */
+  uint64_t  threads;                       /* threads set up */
+} ummp_global_t;
+
+#endif /* UMMP_TYPES_H */
