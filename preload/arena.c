@@ -203,13 +203,15 @@ static size_t purge_region(ummp_region_t *r) {
   int z = 0;
   if (!__atomic_compare_exchange_n(&r->purging, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return 0;
   int err = errno;
-  __atomic_store_n(&r->dirty, 0, __ATOMIC_RELAXED);
+  size_t dirty = __atomic_exchange_n(&r->dirty, 0, __ATOMIC_RELAXED);
   purge_acc_t a = {ummp_g.page, 0, 0};
   umm_walk(r->u, purge_visit, &a);
   size_t min = ummp_g.cfg.purge_bytes ? ummp_g.cfg.purge_bytes : UMMP_PURGE_DEFAULT;
   size_t cost = a.chunks * 64;
   __atomic_store_n(&r->purge_min, cost > min ? cost : min, __ATOMIC_RELAXED);
-  __atomic_fetch_add(&ummp_g.purged_bytes, a.purged, __ATOMIC_RELAXED);
+  /* a free chunk that stayed free is madvised again by every walk: count at
+   * most what was freed since the last one */
+  __atomic_fetch_add(&ummp_g.purged_bytes, a.purged < dirty ? a.purged : dirty, __ATOMIC_RELAXED);
   __atomic_fetch_add(&ummp_g.purges, 1, __ATOMIC_RELAXED);
   __atomic_store_n(&r->purging, 0, __ATOMIC_RELEASE);
   errno = err;

@@ -3,13 +3,15 @@
  * straight from the core, large blocks, signal re-entry, pointer checks.
  *
  * A cached block is a core chunk, in use from the core's point of view:
- * word 0 links the bin's list, word 1 holds the cookie secret ^ address (a
- * live block never has it: malloc clears it), which marks it "cached" for
- * walks and makes a second free of it detectable without a search.
+ * word 0 links the bin's list, word 1 holds the cookie ummp_g.secret (a
+ * per-process random value; a live block never has it: malloc clears it),
+ * which marks it "cached" for walks and makes a second free of it
+ * detectable without a search.
  *
- * Every slow path runs with ummp_tls.busy set, so a signal handler that
- * interrupts it never touches the cache and never waits for a core lock
- * (it uses the _nowait calls), and inside a fork-gate section (fork.c). */
+ * Every slow path "holds" the thread (ummp_hold: busy, cache not
+ * available), so a signal handler that interrupts it never touches the cache
+ * and never waits for a core lock (it uses the _nowait calls); every use of
+ * shared state is inside a fork-gate section (fork.c). */
 #include "internal.h"
 #include <errno.h>
 #include <string.h>
@@ -87,7 +89,7 @@ void ummp_flush_all(ummp_tls_t *t) {
 
 static inline void push(ummp_tls_t *t, unsigned g, void *p) {
   ((void **)p)[0] = t->bin[g];
-  ((uint64_t *)p)[1] = ummp_g.secret ^ (uint64_t)(uintptr_t)p;
+  ((uint64_t *)p)[1] = t->secret;
   t->bin[g] = p;
   t->room[g]--;
 }
@@ -104,7 +106,7 @@ static void *malloc_reentrant(ummp_tls_t *t, size_t n) {
 static void *refill(ummp_tls_t *t, unsigned c) {
   void *out[UMMP_BATCH_MAX];
   unsigned want = ummp_g.batch[c];
-  if (want > t->room[c] + 1u) want = t->room[c] + 1u;
+  if (want > t->room[c] + 1u) want = (unsigned)t->room[c] + 1u;
   unsigned a = ummp_enter(t);
   size_t got = ummp_core_batch(t, (size_t)c * UMM_GRANULE - UMM_HEADER_SIZE, out, want);
   size_t bytes = 0;
@@ -139,7 +141,6 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
     errno = ENOMEM;
     return NULL;
   }
-  if (ummp_unlikely(t->state == UMMP_T_NEW)) ummp_thread_setup(t);
   t->misses++;
   if (n <= UMMP_SMALL_MAX && t->state == UMMP_T_LIVE && ummp_g.cfg.cache) {
     unsigned c = gran_of_size(n);
@@ -172,14 +173,22 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
   return p;
 }
 
+/* First call of a thread (or of the process): initialise, set up. */
+static void thread_start(ummp_tls_t *t) {
+  t->busy++;
+  ummp_barrier();
+  if (ummp_ensure_init() == 0) ummp_thread_setup(t);
+  ummp_barrier();
+  t->busy--;
+}
+
 void *ummp_malloc_slow(size_t n) {
   ummp_tls_t *t = &ummp_tls;
-  if (t->busy) return malloc_reentrant(t, n);
-  t->busy = 1;
-  ummp_barrier();
+  if (ummp_reentrant(t)) return malloc_reentrant(t, n);
+  if (ummp_unlikely(t->state == UMMP_T_NEW)) thread_start(t);
+  uint32_t a = ummp_hold(t);
   void *p = malloc_busy(t, n);
-  ummp_barrier();
-  t->busy = 0;
+  ummp_unhold(t, a);
   return p;
 }
 
@@ -208,16 +217,16 @@ void ummp_free_slow(void *p) {
     return;
   }
   ummp_check_arena_ptr("free()", p);
-  if (t->busy) {                                     /* signal handler inside malloc/free */
+  if (ummp_reentrant(t)) {                           /* signal handler inside malloc/free */
     unsigned a = ummp_enter(t);
     umm_free_nowait(ummp_regions[ummp_region_index(p)].u, p);
     ummp_leave(t, a);
     errno = err;
     return;
   }
-  t->busy = 1;
-  ummp_barrier();
-  if (t->state == UMMP_T_NEW) ummp_thread_setup(t);
+  if (ummp_unlikely(t->state == UMMP_T_NEW)) thread_start(t);
+  t->lim_rot = __atomic_load_n(&ummp_g.lim_rot, __ATOMIC_RELAXED);   /* regions committed since */
+  uint32_t a = ummp_hold(t);
   unsigned g = gran_of_block(p);
   if (g <= UMMP_MAX_GRAN && t->state == UMMP_T_LIVE && ummp_g.cfg.cache) {
     if (!t->room[g]) ummp_flush_bin(t, g, ummp_g.batch[g]);
@@ -225,7 +234,6 @@ void ummp_free_slow(void *p) {
   } else {
     ummp_free_arena(t, p);
   }
-  ummp_barrier();
-  t->busy = 0;
+  ummp_unhold(t, a);
   errno = err;
 }

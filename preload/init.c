@@ -102,7 +102,13 @@ void ummp_thread_setup(ummp_tls_t *t) {
   t->home = __atomic_fetch_add(&ummp_g.rr, 1, __ATOMIC_RELAXED) % (ummp_g.spread ? ummp_g.spread : 1);
   if (ummp_g.cfg.cache)
     for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) t->room[g] = ummp_g.limit[g];
+  for (size_t n = 0; n <= UMMP_SMALL_MAX; n++) t->cls[n] = (unsigned char)(n <= 24 ? UMMP_MIN_GRAN : (n + 23) >> 4);
+  t->base16 = ummp_g.base16;
+  t->lim_rot = __atomic_load_n(&ummp_g.lim_rot, __ATOMIC_RELAXED);
+  t->secret = ummp_g.secret;
   t->state = UMMP_T_LIVE;
+  ummp_barrier();
+  t->avail = 1;
   __atomic_fetch_add(&ummp_g.threads, 1, __ATOMIC_RELAXED);
   if (ummp_g.key_ok) pthread_setspecific((pthread_key_t)ummp_g.key, t);
 }
@@ -111,18 +117,16 @@ void ummp_thread_exit(void *arg) {
   (void)arg;
   ummp_tls_t *t = &ummp_tls;
   if (t->state != UMMP_T_LIVE) return;
-  unsigned char busy = t->busy;
-  t->busy = 1;
-  ummp_barrier();
+  uint32_t hd = ummp_hold(t);
   ummp_flush_all(t);
   for (unsigned g = 0; g < UMMP_NBINS; g++) t->room[g] = 0;
   t->state = UMMP_T_DEAD;
+  (void)hd;
   __atomic_fetch_add(&ummp_g.hits, t->hits, __ATOMIC_RELAXED);
   __atomic_fetch_add(&ummp_g.misses, t->misses, __ATOMIC_RELAXED);
   t->hits = t->misses = 0;
   ummp_slot_release(t);
-  ummp_barrier();
-  t->busy = busy;
+  ummp_unhold(t, 0);                                 /* the cache stays unavailable */
 }
 
 __attribute__((constructor)) static void ummp_ctor(void) {
@@ -135,11 +139,10 @@ __attribute__((destructor)) static void ummp_dtor(void) {
   if (!ummp_g.cfg.stats || ummp_g.state != UMMP_S_READY) return;
   ummp_tls_t *t = &ummp_tls;
   int err = errno;
-  unsigned char busy = t->busy;
-  t->busy = 1;
+  uint32_t hd = ummp_hold(t);
   unsigned a = ummp_enter(t);
   ummp_stats_print(2);
   ummp_leave(t, a);
-  t->busy = busy;
+  ummp_unhold(t, hd);
   errno = err;
 }

@@ -20,6 +20,62 @@ extern ummp_global_t ummp_g;
 extern ummp_region_t ummp_regions[UMMP_MAX_REGIONS];
 extern __thread ummp_tls_t ummp_tls __attribute__((tls_model("initial-exec")));
 
+/* ---- thread-cache ownership (signal safety) ---------------------------------
+ * A fast path takes the cache by clearing tls.avail with one non-atomic
+ * bit-test-and-reset (a signal cannot split it) and gives it back with a
+ * store. A slow path "holds" the thread: busy++ and avail = 0, so a signal
+ * handler that interrupts either sees ummp_reentrant() and avoids the cache
+ * and every waiting core call. */
+static inline __attribute__((always_inline)) int ummp_cache_take(ummp_tls_t *t) {
+#if defined(__x86_64__)
+  __asm__ goto("btrl $0, %0\n\tjnc %l[no]" : : "m"(t->avail) : "cc", "memory" : no);
+  return 1;
+no:
+  return 0;
+#else
+  if (!__atomic_load_n(&t->avail, __ATOMIC_RELAXED)) return 0;
+  t->avail = 0;
+  ummp_barrier();
+  return 1;
+#endif
+}
+static inline void ummp_cache_give(ummp_tls_t *t) {
+  ummp_barrier();
+  t->avail = 1;
+}
+/* Take one unit of room from a bin (the cache is held, so no handler touches
+ * it): 1 on success; 0 when the bin is full (room unchanged). */
+static inline __attribute__((always_inline)) int ummp_room_take(uint64_t *room) {
+#if defined(__x86_64__)
+  __asm__ goto("subq $1, %0\n\tjc %l[full]" : : "m"(*room) : "cc", "memory" : full);
+  return 1;
+full:
+  *room = 0;
+  return 0;
+#else
+  if (!*room) return 0;
+  (*room)--;
+  return 1;
+#endif
+}
+static inline int ummp_reentrant(const ummp_tls_t *t) {
+  return t->busy || (t->state == UMMP_T_LIVE && !t->avail);
+}
+static inline uint32_t ummp_hold(ummp_tls_t *t) {
+  t->busy++;
+  ummp_barrier();
+  uint32_t a = t->avail;
+  t->avail = 0;
+  ummp_barrier();
+  return a;
+}
+static inline void ummp_unhold(ummp_tls_t *t, uint32_t a) {
+  ummp_barrier();
+  t->avail = a;
+  ummp_barrier();
+  t->busy--;
+}
+
 /* ---- env.c ---------------------------------------------------------------- */
 /* Fill ummp_g.cfg from environ (or /proc/self/environ when environ is not set yet). */
 void   ummp_env_read(ummp_config_t *cfg);
@@ -127,7 +183,13 @@ void   ummp_flush_bin(ummp_tls_t *t, unsigned g, unsigned count);
 void   ummp_flush_all(ummp_tls_t *t);
 /* 1 when p (an arena block) sits in some thread cache (cookie present). */
 static inline int ummp_is_cached(const void *p) {
-  return ((const uint64_t *)p)[1] == (ummp_g.secret ^ (uint64_t)(uintptr_t)p);
+  return ((const uint64_t *)p)[1] == ummp_g.secret;
+}
+/* The fast paths' view of the arena: the thread's copies of base16/lim_rot. */
+static inline int ummp_in_arena_tls(const ummp_tls_t *t, const void *p) {
+  uintptr_t x = (uintptr_t)p - t->base16;
+  x = (x >> 4) | (x << 60);
+  return x < t->lim_rot;
 }
 /* Free an arena block that passed validation, from the slow path. */
 void   ummp_free_arena(ummp_tls_t *t, void *p);

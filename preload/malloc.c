@@ -4,10 +4,11 @@
  * malloc fast path: size -> bin (granules), pop the thread cache's list.
  * free fast path: range + alignment test against the committed arena (one
  * subtract, rotate, compare), header decode (size and IN_USE bits), cookie
- * test (double free), push. Both bracket the list update with ummp_tls.busy
- * so a signal handler that interrupts them takes the slow path, which then
- * avoids the cache. No atomic instruction, no call. Everything else goes to
- * cache.c. */
+ * test (double free), push. The cookie is a per-process random word, like
+ * glibc's tcache key (an address-dependent one costs an instruction more). Both take the cache with ummp_cache_take (one
+ * non-atomic btr on a thread-local word), so a signal handler that
+ * interrupts them takes the slow path, which then avoids the cache. No
+ * atomic instruction, no call. Everything else goes to cache.c. */
 #define _GNU_SOURCE
 #include "internal.h"
 #include <errno.h>
@@ -17,51 +18,41 @@
 #include <string.h>
 
 UMMP_EXPORT void *malloc(size_t n) {
+  ummp_tls_t *t = &ummp_tls;
   if (ummp_likely(n <= UMMP_SMALL_MAX)) {
-    size_t c = (n + 23) >> 4;
-    c = c < UMMP_MIN_GRAN ? UMMP_MIN_GRAN : c;
-    ummp_tls_t *t = &ummp_tls;
-    if (ummp_likely(!t->busy)) {
-      t->busy = 1;
-      ummp_barrier();
+    size_t c = t->cls[n];
+    if (ummp_likely(ummp_cache_take(t))) {
       void **b = t->bin[c];
       if (ummp_likely(b != NULL)) {
         t->bin[c] = b[0];
         t->room[c]++;
         b[1] = NULL;
         t->hits++;
-        ummp_barrier();
-        t->busy = 0;
+        ummp_cache_give(t);
         return b;
       }
-      ummp_barrier();
-      t->busy = 0;
+      ummp_cache_give(t);
     }
   }
   return ummp_malloc_slow(n);
 }
 
 UMMP_EXPORT void free(void *p) {
-  if (ummp_likely(ummp_in_arena(p))) {
+  ummp_tls_t *t = &ummp_tls;
+  if (ummp_likely(ummp_in_arena_tls(t, p))) {
     uint64_t h = __atomic_load_n((uint64_t *)p - 1, __ATOMIC_RELAXED);
     size_t g = (size_t)(h & (UMMP_HDR_SIZE_MASK | UMMP_HDR_IN_USE)) - (size_t)UMMP_HDR_IN_USE;
-    uint64_t ck = ummp_g.secret ^ (uint64_t)(uintptr_t)p;
-    ummp_tls_t *t = &ummp_tls;
-    if (ummp_likely(g - UMMP_MIN_GRAN <= UMMP_MAX_GRAN - UMMP_MIN_GRAN && ((uint64_t *)p)[1] != ck &&
-                    !t->busy)) {
-      t->busy = 1;
-      ummp_barrier();
-      if (ummp_likely(t->room[g] != 0)) {
+    uint64_t ck = t->secret;
+    /* g 0 and 1 (sentinels) have room 0 and go to the slow path too */
+    if (ummp_likely(g <= UMMP_MAX_GRAN && ((uint64_t *)p)[1] != ck && ummp_cache_take(t))) {
+      if (ummp_likely(ummp_room_take(&t->room[g]))) {
         ((void **)p)[0] = t->bin[g];
         ((uint64_t *)p)[1] = ck;
         t->bin[g] = p;
-        t->room[g]--;
-        ummp_barrier();
-        t->busy = 0;
+        ummp_cache_give(t);
         return;
       }
-      ummp_barrier();
-      t->busy = 0;
+      ummp_cache_give(t);
     }
   }
   ummp_free_slow(p);
@@ -81,17 +72,14 @@ static void *aligned(size_t align, size_t n) {
   if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
   if (ummp_ensure_init() != 0 && ummp_g.state != UMMP_S_FAILED) { errno = ENOMEM; return NULL; }
   ummp_tls_t *t = &ummp_tls;
-  if (ummp_g.state == UMMP_S_READY && !t->busy && align <= UMM_MAX_ALIGN &&
+  if (ummp_g.state == UMMP_S_READY && !ummp_reentrant(t) && align <= UMM_MAX_ALIGN &&
       n <= ummp_g.large_threshold && n + align <= ummp_g.large_threshold) {
-    if (t->state == UMMP_T_NEW) ummp_thread_setup(t);
-    t->busy = 1;
-    ummp_barrier();
+    uint32_t h = ummp_hold(t);
     unsigned a = ummp_enter(t);
     void *p = ummp_core_memalign(t, align, n);
     if (p) ummp_stats_add(umm_usable_size(p) + UMM_HEADER_SIZE);
     ummp_leave(t, a);
-    ummp_barrier();
-    t->busy = 0;
+    ummp_unhold(t, h);
     if (p) return p;
   }
   unsigned a = ummp_enter(t);
@@ -132,17 +120,15 @@ UMMP_EXPORT void *realloc(void *p, size_t n) {
     if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
     size_t old = usable(p);
     if (n <= old && (old <= UMMP_SMALL_MAX || n >= old / 2)) return p;
-    if (old > UMMP_SMALL_MAX && n <= ummp_g.large_threshold && !t->busy) {
+    if (old > UMMP_SMALL_MAX && n <= ummp_g.large_threshold && !ummp_reentrant(t)) {
       /* in place in the core: shrink by splitting, grow into a free successor */
-      t->busy = 1;
-      ummp_barrier();
+      uint32_t hd = ummp_hold(t);
       unsigned a = ummp_enter(t);
       size_t ob = old + UMM_HEADER_SIZE;
       void *q = umm_realloc(ummp_regions[ummp_region_index(p)].u, p, n);
       if (q) { ummp_stats_sub(ob); ummp_stats_add(umm_usable_size(q) + UMM_HEADER_SIZE); }
       ummp_leave(t, a);
-      ummp_barrier();
-      t->busy = 0;
+      ummp_unhold(t, hd);
       if (q) return q;
     }
     void *q = malloc(n);
@@ -224,8 +210,7 @@ static void totals(umm_stats_t *tot) {
   memset(tot, 0, sizeof *tot);
   if (ummp_ensure_init() != 0) return;
   ummp_tls_t *t = &ummp_tls;
-  unsigned char busy = t->busy;
-  t->busy = 1;
+  uint32_t hd = ummp_hold(t);
   unsigned a = ummp_enter(t);
   uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < nc; i++) {
@@ -239,7 +224,7 @@ static void totals(umm_stats_t *tot) {
     if (s.largest_free > tot->largest_free) tot->largest_free = s.largest_free;
   }
   ummp_leave(t, a);
-  t->busy = busy;
+  ummp_unhold(t, hd);
 }
 
 UMMP_EXPORT struct mallinfo2 mallinfo2(void) {
@@ -277,16 +262,14 @@ UMMP_EXPORT int malloc_trim(size_t pad) {
   (void)pad;
   if (ummp_ensure_init() != 0) return 0;
   ummp_tls_t *t = &ummp_tls;
-  if (t->busy) return 0;
+  if (ummp_reentrant(t)) return 0;
   int err = errno;
-  t->busy = 1;
-  ummp_barrier();
+  uint32_t hd = ummp_hold(t);
   if (t->state == UMMP_T_LIVE) ummp_flush_all(t);
   unsigned a = ummp_enter(t);
   size_t n = ummp_purge_all();
   ummp_leave(t, a);
-  ummp_barrier();
-  t->busy = 0;
+  ummp_unhold(t, hd);
   errno = err;
   return n != 0;
 }
@@ -294,12 +277,11 @@ UMMP_EXPORT int malloc_trim(size_t pad) {
 UMMP_EXPORT void malloc_stats(void) {
   if (ummp_ensure_init() != 0) return;
   ummp_tls_t *t = &ummp_tls;
-  unsigned char busy = t->busy;
-  t->busy = 1;
+  uint32_t hd = ummp_hold(t);
   unsigned a = ummp_enter(t);
   ummp_stats_print(2);
   ummp_leave(t, a);
-  t->busy = busy;
+  ummp_unhold(t, hd);
 }
 
 UMMP_EXPORT int mallopt(int param, int value) {

@@ -93,7 +93,7 @@ uint64_t ummp_os_random(void) {
   if (a) __builtin_memcpy(&r, a + 8, sizeof r);  /* glibc uses the first 8 bytes for the stack guard */
   r ^= (uint64_t)(uintptr_t)&r * 0x9e3779b97f4a7c15ull;
   r ^= (uint64_t)(uintptr_t)&ummp_os_random << 17;
-  return r | 1u;
+  return r | 1u;                                   /* never 0: a fresh block's word 1 */
 }
 
 void ummp_os_die(const char *what, const void *ptr) {

@@ -15,7 +15,9 @@ PRELOAD_CFLAGS := -std=gnu11 -fPIC -O2 -g -fvisibility=hidden -fno-semantic-inte
 PRELOAD_OBJ    := $(PRELOAD_SRC:preload/%.c=$(B)/preload/%.o) $(CORE_SRC:src/%.c=$(B)/preload/core-%.o)
 PRELOAD_SO     := $(B)/libumm_preload.so
 
+ifneq ($(CORE_SRC),)
 all: $(PRELOAD_SO)
+endif
 
 $(B)/preload/%.o: preload/%.c $(PRELOAD_HDR) $(CORE_HDR) | $(B)/preload
 	$(CC) $(PRELOAD_CFLAGS) -c $< -o $@
@@ -46,5 +48,6 @@ preload-tests: $(PRELOAD_SO) $(PRELOAD_TEST_BINS)
 
 # `make demo`: python3 with every allocation going through umm, and the summary.
 demo: all
-	@echo "== LD_PRELOAD=$(PRELOAD_SO) UMM_STATS=1 PYTHONMALLOC=malloc python3 preload/demo.py"
-	@LD_PRELOAD=$(abspath $(PRELOAD_SO)) UMM_STATS=1 PYTHONMALLOC=malloc python3 preload/demo.py
+	@py=$$(command -v /usr/bin/python3 || command -v python3); \
+	echo "== LD_PRELOAD=$(PRELOAD_SO) UMM_STATS=1 PYTHONMALLOC=malloc $$py preload/demo.py"; \
+	LD_PRELOAD=$(abspath $(PRELOAD_SO)) UMM_STATS=1 PYTHONMALLOC=malloc $$py preload/demo.py

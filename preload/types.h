@@ -32,11 +32,19 @@
 #define UMMP_T_DEAD  2u                    /* after the thread-exit flush: no cache, straight to the core */
 
 /* Per-thread state: a zero-initialised initial-exec TLS variable. The fast
- * paths touch only bin[], room[], busy and hits. */
+ * paths touch only the fields before `busy` (all zero until the thread is
+ * set up, which sends every call to the slow path). */
 typedef struct ummp_tls {
   void     *bin[UMMP_NBINS];               /* cached blocks of g granules: singly linked through word 0, cookie in word 1 */
-  uint16_t  room[UMMP_NBINS];              /* blocks bin g may still take; 0 = full, or cache off (routes to slow path) */
-  unsigned char busy;                      /* 1 while inside malloc/free on this thread: a re-entrant call is a signal handler */
+  uint64_t  room[UMMP_NBINS];              /* blocks bin g may still take; 0 = full, unused bin, or cache off */
+  uintptr_t base16;                        /* copy of ummp_g.base16 (0 until set up) */
+  size_t    lim_rot;                       /* copy of ummp_g.lim_rot, refreshed by slow paths (0 until set up) */
+  uint64_t  secret;                        /* copy of ummp_g.secret */
+  uint64_t  hits;                          /* mallocs served by the cache */
+  uint32_t  avail;                         /* 1: no allocator call in progress on this live thread, a fast path may take the cache (btr) */
+  unsigned char cls[UMMP_SMALL_MAX + 1];   /* bin of a request of n bytes (a TLS copy of a constant table: saves the
+                                              fast path the table's address computation) */
+  unsigned char busy;                      /* nesting of slow paths in progress on this thread */
   unsigned char state;                     /* UMMP_T_NEW / UMMP_T_LIVE / UMMP_T_DEAD */
   unsigned char forking;                   /* 1 while this thread runs the fork prepare handler (bypasses the fork gate) */
   unsigned char initing;                   /* 1 while this thread runs ummp_init (re-entry gets ENOMEM) */
@@ -44,9 +52,8 @@ typedef struct ummp_tls {
   uint32_t  ncont;                         /* contention callbacks during the current core call */
   uint32_t  shared_depth;                  /* nesting of fork-gate sections counted in the shared counter (no slot) */
   struct ummp_slot *slot;                  /* fork-gate slot owned by this thread, NULL when none */
-  uint64_t  hits;                          /* mallocs served by the cache */
   uint64_t  misses;                        /* mallocs that took the slow path */
-  uint64_t  slow_ops;                      /* slow-path calls (drives the delayed purge) */
+  uint64_t  slow_ops;                      /* slow-path frees into the core (drives the delayed purge) */
 } ummp_tls_t;
 
 /* ---- fork gate (fork.c) ---------------------------------------------------- */
@@ -95,7 +102,7 @@ typedef struct ummp_global {
   /* read-mostly fields used by the fast paths come first */
   uintptr_t base16;                        /* arena base + 16: the lowest address a block can have */
   size_t    lim_rot;                       /* (committed bytes - 16) >> 4: free's range + alignment test bound */
-  uint64_t  secret;                        /* per-process random value: cookie of cached block p = secret ^ p */
+  uint64_t  secret;                        /* per-process random value: cookie of a cached block: its word 1 (never 0) */
   int       state;                         /* UMMP_S_* (atomic) */
   int       region_shift;                  /* log2 of the region size */
   char     *base;                          /* start of the reservation */
