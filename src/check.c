@@ -1,0 +1,86 @@
+/* check.c - umm_check: count every invariant violation (quiet region only).
+ * Reads headers with relaxed atomic loads and takes no lock. Verifies:
+ * I1 tiling, I2 PREV_FREE and footers, I3 index membership and bin shape,
+ * I4 no adjacent free chunks, the bitmap, the deferred stack, and that no
+ * lock is left held. */
+#include "umm_internal.h"
+
+#ifdef UMM_CHECK_TRACE
+/* Debugging aid: a test build may define this to learn which check failed. */
+void umm_check_trace(int line);
+#define FAIL(n) do { if (n) { bad++; umm_check_trace(__LINE__); } } while (0)
+#else
+#define FAIL(n) (bad += (n) ? 1 : 0)
+#endif
+
+static int in_region(umm_t *u, const umm_block_t *c) {
+  return (const char *)c >= u->first && c < u->end && ((uintptr_t)c & (G - 1)) == UMM_HEADER_SIZE;
+}
+
+int umm_check(umm_t *u) {
+  int bad = 0;
+  if (!u || u->magic != UMMI_MAGIC) return 1;
+  uint64_t hs = hdr_peek(u->start);
+  FAIL(hs != hdr_make(u->start, 1, HDR_IN_USE, 0));
+  /* Chunks in address order. */
+  size_t nfree = 0, nchunks = 0, ndeferred = 0;
+  umm_block_t *prev = u->start, *c = (umm_block_t *)(void *)u->first;
+  int prev_free = 0;
+  while (c < u->end) {
+    uint64_t h = hdr_peek(c);
+    size_t g = hdr_size(h);
+    nchunks++;
+    FAIL(!hdr_check_ok(c, h));
+    FAIL(hdr_is_locked(h));
+    if (g == 1) {                                   /* a separator */
+      FAIL(!hdr_is_used(h) || hdr_tags(h) != 0 || hdr_is_deferred(h));
+      nchunks--;
+    } else if (g < MIN_G || (size_t)((char *)u->end - (char *)c) < g * G) { FAIL(1); break; }
+    FAIL(hdr_prev_free(h) != prev_free);
+    if (prev_free) FAIL(chunk_prev_free(c) != prev);
+    if (hdr_is_free(h)) {
+      nfree++;
+      FAIL(hdr_tags(h) != 0 || hdr_is_deferred(h));
+      FAIL(*chunk_footer(c, g) != c);
+      FAIL(prev_free);                              /* I4: no adjacent free chunks */
+    } else if (hdr_is_deferred(h)) {
+      ndeferred++;
+    }
+    prev_free = hdr_is_free(h);
+    prev = c;
+    c = chunk_at(c, g);
+  }
+  FAIL(c != u->end);
+  uint64_t he = hdr_peek(u->end);
+  FAIL(hdr_size(he) != 0 || !hdr_is_used(he) || hdr_is_locked(he) || !hdr_check_ok(u->end, he));
+  FAIL(hdr_prev_free(he) != prev_free);
+  /* The index: every node a free chunk of the bin's class, links consistent,
+   * bitmap bit == non-empty, and as many nodes as free chunks. */
+  size_t indexed = 0;
+  for (unsigned b = 0; b < UMMI_NBINS; b++) {
+    uintptr_t v = __atomic_load_n(&u->bins[b], __ATOMIC_RELAXED);
+    FAIL((v & 1) != 0);
+    umm_block_t *n = (umm_block_t *)(v & ~(uintptr_t)1), *np = NULL;
+    uint64_t bit = (__atomic_load_n(&u->bitmap[b / 64u], __ATOMIC_RELAXED) >> (b % 64u)) & 1u;
+    FAIL(bit != (n != NULL));
+    for (size_t k = 0; n; n = n->next, k++) {
+      if (!in_region(u, n) || k > nchunks) { FAIL(1); break; }
+      uint64_t h = hdr_peek(n);
+      FAIL(!hdr_check_ok(n, h) || !hdr_is_free(h) || ummi_bin_of(hdr_size(h)) != b);
+      FAIL(n->prev != np);
+      np = n;
+      indexed++;
+    }
+  }
+  FAIL(indexed != nfree);
+  /* The deferred stack: in-use chunks marked DEFERRED, as many as counted. */
+  size_t nstack = 0;
+  for (umm_block_t *d = __atomic_load_n(&u->deferred, __ATOMIC_RELAXED); d; d = d->next) {
+    if (!in_region(u, d) || nstack > nchunks) { FAIL(1); break; }
+    uint64_t h = hdr_peek(d);
+    FAIL(!hdr_is_used(h) || !hdr_is_deferred(h));
+    nstack++;
+  }
+  FAIL(nstack != ndeferred || nstack != __atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED));
+  return bad;
+}

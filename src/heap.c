@@ -1,0 +1,346 @@
+/* heap.c - the lock protocol and the operations that change chunks.
+ *
+ * ============================== LOCK PROTOCOL ==============================
+ * Locks. Two kinds, both one bit taken with an __atomic compare-and-swap:
+ *   chunk lock  bit LOCK of a chunk header (umm_types.h);
+ *   bin lock    bit 0 of a bin head word of the free index (index.c).
+ * Nothing else is a lock: no region-wide mutex, no OS primitive.
+ *
+ * What guards what.
+ *   - A chunk's header word (size, IN_USE, PREV_FREE, CHECK, TAGS) changes
+ *     only under that chunk's lock. Single exception: umm_free_nowait sets
+ *     DEFERRED on an in-use chunk with a CAS that keeps whatever else is in
+ *     the word; therefore lock holders of an in-use chunk that is not
+ *     theirs write the word with a CAS loop (chunk_unlock_update), never a
+ *     plain store.
+ *   - The footer of a free chunk F (its last 8 bytes: a pointer to F) is
+ *     written under F's lock AND the lock of F's successor, and read only
+ *     under the successor's lock when its PREV_FREE bit is set. So while you
+ *     hold a chunk, the boundary just before it cannot move.
+ *   - A free chunk's bin links (next, prev) and the bin head are guarded by
+ *     the bin's lock; the bitmap bit of a bin changes under that bin's lock.
+ *   - The deferred stack is lock-free (CAS push; the drainer takes the whole
+ *     stack with one exchange, so there is no ABA).
+ *
+ * Invariants kept whenever no lock is held on the chunks concerned:
+ *   I1  sizes tile the region from the start sentinel to the end sentinel;
+ *   I2  PREV_FREE of a chunk == its predecessor is free, and then the
+ *       predecessor's footer points at the predecessor;
+ *   I3  a free chunk that is not locked is in exactly the bin of its size;
+ *       a bin holds only free chunks (locked ones transiently);
+ *   I4  no two free chunks are adjacent. Regions larger than the 21-bit
+ *       size field are cut by separators (1-granule in-use chunks, like
+ *       the start sentinel) every MAX_G granules, so a merge always fits.
+ *   "Free and indexed" change together: a chunk is unlinked from its bin
+ *   before it stops being free or changes size, and linked after it is free
+ *   with its final size, all while its lock is held.
+ *
+ * Deriving addresses. A thread touches a header only at an address it
+ * derived while holding a lock that keeps that address a real header:
+ *   - the successor of a locked chunk c is c + size(c) (size frozen by c's lock);
+ *   - the free predecessor of a locked chunk c with PREV_FREE is c's footer
+ *     (frozen by c's lock, see above);
+ *   - a chunk found in a bin, while that bin's lock is held (it cannot be
+ *     unlinked, claimed, merged or resized without that lock);
+ *   - the caller's own block (in use, so nobody else merges it away).
+ * A chunk stops being a header only when it is absorbed by a merge, and the
+ * merger then holds the absorbed chunk's lock and every lock through which
+ * it can be derived (its predecessor, its successor, its bin).
+ *
+ * Lock order: none is needed, because every lock is taken with a try-lock and
+ * a failed try-lock ends the attempt: the operation releases every lock it
+ * holds, in any order, leaving every header exactly as it found it (no
+ * mutation happens before all the locks of an operation are held), counts the
+ * failure in umm_stats.contention, and returns UMMI_CONTENDED. The waiting
+ * flavour then calls the contention callback and starts again from a stable
+ * point (its own in-use block, or the bins), recomputing every address; the
+ * nowait flavour skips to another candidate and gives up after a bounded
+ * number of candidates (UMMI_NOWAIT_BINS x UMMI_SCAN). No thread ever waits
+ * while holding a lock, hence no deadlock; a signal handler that interrupted
+ * a lock holder only ever sees failed try-locks, hence the nowait calls finish.
+ *
+ * The single exception is the hand-over-hand walk (walk.c): it waits for the
+ * lock of the next chunk while holding the current one. That cannot deadlock:
+ * walks only wait forwards (higher addresses), and every other lock holder
+ * uses try-locks and releases on failure, so the lock it waits for is freed in
+ * a bounded number of the holder's steps.
+ *
+ * Operations and the locks each takes (all try-locks, all before any write):
+ *   claim (malloc, batch):  bin B of the candidate F, F, F's successor S,
+ *                           the bin of the remainder R (if split off);
+ *                           writes F (now in use), R (new, linked), S's
+ *                           PREV_FREE/footer.
+ *   release (free):         the chunk C, its successor S, its free
+ *                           predecessor P and P's bin (if merging back), S's
+ *                           bin and S's successor SS (if merging forward),
+ *                           the bin of the merged chunk.
+ *   grow (realloc):         C, its successor S, S's bin, S's successor SS,
+ *                           the remainder's bin.
+ *   split of an in-use chunk (realloc shrink, memalign trim): only that
+ *                           chunk's lock: the new tail is in use, so no
+ *                           neighbour's PREV_FREE or footer changes; the tail
+ *                           is then freed by release.
+ * ==========================================================================*/
+#include "umm_internal.h"
+
+#define UMMI_SCAN        16u   /* candidates looked at per bin */
+#define UMMI_NOWAIT_BINS 4u    /* bins looked at by a nowait claim */
+
+/* ---- a set of held locks, released all at once on failure ----------------- */
+typedef struct lockset {
+  umm_block_t *chunk[4];                   /* chunks locked, in taking order */
+  unsigned     nchunk;                     /* how many */
+  unsigned     bin[3];                     /* bins locked */
+  unsigned     nbin;                       /* how many */
+} lockset_t;
+
+static int ls_chunk(umm_t *u, lockset_t *ls, umm_block_t *c, uint64_t *seen) {
+  if (!chunk_trylock(c, seen)) { ummi_contended(u); return 0; }
+  ls->chunk[ls->nchunk++] = c;
+  return 1;
+}
+static int ls_bin(umm_t *u, lockset_t *ls, unsigned b) {
+  for (unsigned i = 0; i < ls->nbin; i++) if (ls->bin[i] == b) return 1;
+  if (!ummi_bin_trylock(u, b)) return 0;
+  ls->bin[ls->nbin++] = b;
+  return 1;
+}
+static void ls_unlock_bins(umm_t *u, lockset_t *ls) {
+  for (unsigned i = 0; i < ls->nbin; i++) ummi_bin_unlock(u, ls->bin[i]);
+  ls->nbin = 0;
+}
+/* Failure path: nothing was written, so every header goes back as it was. */
+static int ls_fail(umm_t *u, lockset_t *ls) {
+  while (ls->nchunk) chunk_unlock(ls->chunk[--ls->nchunk]);
+  ls_unlock_bins(u, ls);
+  return UMMI_CONTENDED;
+}
+
+uint64_t ummi_lock_wait(umm_t *u, umm_block_t *c) {
+  uint64_t h;
+  while (!chunk_trylock(c, &h)) { ummi_contended(u); ummi_backoff(u); }
+  return h;
+}
+
+/* ---- claim --------------------------------------------------------------- */
+/* Carve the locked free chunk F (removed from bin b by this function) into k
+ * blocks of g granules; the rest becomes a free remainder or joins the last
+ * block. Caller holds: bin b, F, S = F's successor, the remainder's bin. */
+static size_t carve_locked(umm_t *u, lockset_t *ls, unsigned b, umm_block_t *F, uint64_t hF,
+                           umm_block_t *S, size_t g, size_t n, uint32_t tags, void **out) {
+  size_t total = hdr_size(hF);
+  size_t k = total / g < n ? total / g : n;
+  size_t rest = total - k * g;
+  UMM_ASSERT(k >= 1 && hdr_is_free(hF));
+  ummi_bin_unlink_locked(u, b, F);
+  for (size_t i = 1; i < k; i++) {                  /* not reachable until F is released */
+    umm_block_t *a = chunk_at(F, i * g);
+    size_t ga = (i == k - 1 && rest < MIN_G) ? g + rest : g;
+    __atomic_store_n(&a->hdr, hdr_make(a, ga, HDR_IN_USE, tags), __ATOMIC_RELAXED);
+    out[i] = chunk_payload(a);
+  }
+  size_t g0 = (k == 1 && rest < MIN_G) ? g + rest : g;
+  out[0] = chunk_payload(F);
+  if (rest >= MIN_G) {
+    umm_block_t *R = chunk_at(F, k * g);
+    __atomic_store_n(&R->hdr, hdr_make(R, rest, HDR_LOCK, 0), __ATOMIC_RELAXED);
+    *chunk_footer(R, rest) = R;                   /* S keeps PREV_FREE; its footer now names R */
+    ummi_bin_link_locked(u, ummi_bin_of(rest), R);
+    ls_unlock_bins(u, ls);
+    chunk_unlock_store(R, hdr_peek(R));
+    chunk_unlock(S);
+  } else {
+    ls_unlock_bins(u, ls);
+    chunk_unlock_update(S, HDR_PREV_FREE, 0);      /* predecessor now in use */
+  }
+  chunk_unlock_store(F, hdr_make(F, g0, HDR_IN_USE | (hF & HDR_PREV_FREE), tags));
+  return k;
+}
+
+/* Try the chunks of bin b for one of >= want granules. own: b is the
+ * request's own class (sizes may be below want: best fit over UMMI_SCAN). */
+static int claim_from_bin(umm_t *u, unsigned b, size_t want, size_t g, size_t n, uint32_t tags,
+                          void **out, size_t *got, int *busy) {
+  lockset_t ls = {{0}, 0, {0}, 0};
+  if (!ls_bin(u, &ls, b)) return UMMI_CONTENDED;
+  umm_block_t *cand[UMMI_SCAN];
+  unsigned nc = 0;
+  umm_block_t *best = NULL;
+  size_t best_g = SIZE_MAX;
+  for (umm_block_t *c = ummi_bin_head_locked(u, b); c && nc < UMMI_SCAN; c = c->next) {
+    size_t cg = hdr_size(hdr_peek(c));            /* stable: c is indexed, we hold its bin */
+    if (cg < want) continue;
+    cand[nc++] = c;
+    if (cg < best_g) { best = c; best_g = cg; if (cg == want) break; }
+  }
+  /* Best fit first, then the others in list order. */
+  for (unsigned i = 0; best && i <= nc; i++) {
+    umm_block_t *F = i == 0 ? best : cand[i - 1];
+    if (i > 0 && F == best) continue;
+    uint64_t hF, hS;
+    if (!ls_chunk(u, &ls, F, &hF)) { *busy = 1; continue; }
+    UMM_ASSERT(hdr_is_free(hF) && hdr_size(hF) >= want && ummi_bin_of(hdr_size(hF)) == b);
+    size_t fg = hdr_size(hF);
+    umm_block_t *S = chunk_at(F, fg);
+    if (!ls_chunk(u, &ls, S, &hS)) { *busy = 1; chunk_unlock(F); ls.nchunk = 0; continue; }
+    UMM_ASSERT(hdr_prev_free(hS) && chunk_prev_free(S) == F);
+    size_t k = fg / g < n ? fg / g : n;
+    size_t rest = fg - k * g;
+    if (rest >= MIN_G && !ls_bin(u, &ls, ummi_bin_of(rest))) {
+      *busy = 1; chunk_unlock(S); chunk_unlock(F); ls.nchunk = 0; continue;
+    }
+    *got = carve_locked(u, &ls, b, F, hF, S, g, n, tags, out);
+    return UMMI_OK;
+  }
+  ls_unlock_bins(u, &ls);
+  return UMMI_NOMEM;
+}
+
+static int claim_want(umm_t *u, size_t want, size_t g, size_t n, uint32_t tags, int nowait,
+                      void **out, size_t *got) {
+  int busy = 0;
+  unsigned tries = 0;
+  unsigned b0 = ummi_bin_of(want);
+  /* In an exact bin every chunk fits; in a ranged one only some. */
+  for (int b = ummi_bin_next_nonempty(u, b0); b >= 0; b = ummi_bin_next_nonempty(u, (unsigned)b + 1u)) {
+    int r = claim_from_bin(u, (unsigned)b, want, g, n, tags, out, got, &busy);
+    if (r == UMMI_OK) return r;
+    if (r == UMMI_CONTENDED) { busy = 1; if (!nowait) return r; }
+    if (nowait && ++tries >= UMMI_NOWAIT_BINS) break;
+  }
+  return busy ? UMMI_CONTENDED : UMMI_NOMEM;
+}
+
+int ummi_claim(umm_t *u, size_t g, size_t n, uint32_t tags, int nowait, void **out, size_t *got) {
+  if (n > MAX_G / g) n = MAX_G / g;
+  int r = claim_want(u, g * n, g, n, tags, nowait, out, got);
+  if (r == UMMI_NOMEM && n > 1) r = claim_want(u, g, g, n, tags, nowait, out, got);
+  return r;
+}
+
+/* ---- release ------------------------------------------------------------- */
+int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
+  lockset_t ls = {{C}, 1, {0}, 0};
+  size_t gc = hdr_size(hC);
+  uint64_t hS, hP = 0, hSS;
+  UMM_ASSERT(hdr_is_used(hC) && gc >= MIN_G);
+  umm_block_t *S = chunk_at(C, gc), *P = NULL, *SS = NULL;
+  if (!ls_chunk(u, &ls, S, &hS)) return ls_fail(u, &ls);
+  UMM_ASSERT(!hdr_prev_free(hS));
+  umm_block_t *M = C;
+  size_t m = gc;
+  if (hdr_prev_free(hC)) {
+    umm_block_t *Pc = chunk_prev_free(C);
+    if (!ls_chunk(u, &ls, Pc, &hP)) return ls_fail(u, &ls);
+    UMM_ASSERT(hdr_is_free(hP) && chunk_at(Pc, hdr_size(hP)) == C);
+    if (!ls_bin(u, &ls, ummi_bin_of(hdr_size(hP)))) return ls_fail(u, &ls);
+    P = M = Pc;
+    m += hdr_size(hP);
+  }
+  int merge_next = hdr_is_free(hS);
+  if (merge_next) {
+    if (!ls_bin(u, &ls, ummi_bin_of(hdr_size(hS)))) return ls_fail(u, &ls);
+    SS = chunk_at(S, hdr_size(hS));
+    if (!ls_chunk(u, &ls, SS, &hSS)) return ls_fail(u, &ls);
+    UMM_ASSERT(hdr_prev_free(hSS) && chunk_prev_free(SS) == S);
+    m += hdr_size(hS);
+  }
+  UMM_ASSERT(m <= MAX_G);                           /* separators bound every merge */
+  unsigned bm = ummi_bin_of(m);
+  if (!ls_bin(u, &ls, bm)) return ls_fail(u, &ls);
+
+  /* Every lock held: now write. */
+  if (P) ummi_bin_unlink_locked(u, ummi_bin_of(hdr_size(hP)), P);
+  if (merge_next) ummi_bin_unlink_locked(u, ummi_bin_of(hdr_size(hS)), S);
+  uint64_t prevbit = (P ? hP : hC) & HDR_PREV_FREE;
+  __atomic_store_n(&M->hdr, hdr_make(M, m, HDR_LOCK | prevbit, 0), __ATOMIC_RELAXED);
+  *chunk_footer(M, m) = M;
+  ummi_bin_link_locked(u, bm, M);
+  /* Absorbed headers become "dead" (unlocked, recognisable): a later free of
+   * that address reports a double free instead of waiting on a stale lock. */
+  if (P) __atomic_store_n(&C->hdr, hdr_dead(C), __ATOMIC_RELAXED);
+  if (merge_next) __atomic_store_n(&S->hdr, hdr_dead(S), __ATOMIC_RELAXED);
+  ls_unlock_bins(u, &ls);
+  if (merge_next) chunk_unlock(SS);                 /* already PREV_FREE; footer moved to M */
+  else chunk_unlock_update(S, 0, HDR_PREV_FREE);
+  chunk_unlock_store(M, hdr_peek(M));
+  return UMMI_OK;
+}
+
+umm_block_t *ummi_validate(umm_t *u, const void *p, const char *const msg[2]) {
+  umm_block_t *c = chunk_of(p);
+  if (ummi_unlikely(((uintptr_t)p & (G - 1)) != 0 || (char *)c < u->first || c >= u->end))
+    ummi_fatal(msg[0], p);
+  uint64_t h = hdr_peek(c);
+  size_t g = hdr_size(h);
+  if (ummi_unlikely(h == hdr_dead(c)))
+    ummi_fatal(msg[1], p);
+  if (ummi_unlikely(!hdr_check_ok(c, h) || g < MIN_G || (size_t)((char *)u->end - (char *)c) < g * G))
+    ummi_fatal(msg[0], p);
+  umm_block_t *s = chunk_at(c, g);
+  if (ummi_unlikely(!hdr_check_ok(s, hdr_peek(s))))
+    ummi_fatal(msg[0], p);
+  return c;
+}
+
+void ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[2]) {
+  for (;;) {
+    uint64_t h;
+    if (chunk_trylock(c, &h)) {
+      if (ummi_unlikely(hdr_is_free(h) || (hdr_is_deferred(h) && !from_drain))) {
+        chunk_unlock(c);
+        ummi_fatal(msg[1], chunk_payload(c));
+      }
+      if (ummi_release_locked(u, c, h) == UMMI_OK) return;
+    } else {
+      ummi_contended(u);
+    }
+    ummi_backoff(u);
+  }
+}
+
+/* ---- in-use chunk changes (realloc, memalign) --------------------------- */
+umm_block_t *ummi_split_used_locked(umm_block_t *c, uint64_t *h, size_t keep) {
+  size_t g = hdr_size(*h);
+  UMM_ASSERT(hdr_is_used(*h) && keep >= MIN_G && g >= keep + MIN_G);
+  umm_block_t *t = chunk_at(c, keep);
+  /* DEFERRED marks the tail as "being freed" for walkers until released. */
+  __atomic_store_n(&t->hdr, hdr_make(t, g - keep, HDR_IN_USE | HDR_DEFERRED, 0), __ATOMIC_RELAXED);
+  *h = hdr_make(c, keep, *h & (HDR_IN_USE | HDR_PREV_FREE | HDR_LOCK | HDR_DEFERRED), hdr_tags(*h)) | HDR_LOCK;
+  __atomic_store_n(&c->hdr, *h, __ATOMIC_RELAXED);
+  return t;
+}
+
+int ummi_grow_locked(umm_t *u, umm_block_t *C, uint64_t *hC, size_t want) {
+  lockset_t ls = {{C}, 1, {0}, 0};
+  size_t g = hdr_size(*hC);
+  uint64_t hS, hSS;
+  umm_block_t *S = chunk_at(C, g);
+  if (!ls_chunk(u, &ls, S, &hS)) return ls_fail(u, &ls);
+  if (!hdr_is_free(hS) || g + hdr_size(hS) < want) { chunk_unlock(S); return UMMI_NOMEM; }
+  unsigned bs = ummi_bin_of(hdr_size(hS));
+  if (!ls_bin(u, &ls, bs)) return ls_fail(u, &ls);
+  umm_block_t *SS = chunk_at(S, hdr_size(hS));
+  if (!ls_chunk(u, &ls, SS, &hSS)) return ls_fail(u, &ls);
+  size_t total = g + hdr_size(hS), rest = total - want;
+  if (rest < MIN_G) { want = total; rest = 0; }
+  else if (!ls_bin(u, &ls, ummi_bin_of(rest))) return ls_fail(u, &ls);
+
+  ummi_bin_unlink_locked(u, bs, S);
+  *hC = hdr_make(C, want, (*hC & (HDR_IN_USE | HDR_PREV_FREE | HDR_DEFERRED)) | HDR_LOCK, hdr_tags(*hC));
+  __atomic_store_n(&C->hdr, *hC, __ATOMIC_RELAXED);
+  if (rest) {
+    umm_block_t *R = chunk_at(C, want);
+    __atomic_store_n(&R->hdr, hdr_make(R, rest, HDR_LOCK, 0), __ATOMIC_RELAXED);
+    *chunk_footer(R, rest) = R;
+    ummi_bin_link_locked(u, ummi_bin_of(rest), R);
+    ls_unlock_bins(u, &ls);
+    chunk_unlock_store(R, hdr_peek(R));
+    chunk_unlock(SS);
+  } else {
+    __atomic_store_n(&S->hdr, hdr_dead(S), __ATOMIC_RELAXED);
+    ls_unlock_bins(u, &ls);
+    chunk_unlock_update(SS, HDR_PREV_FREE, 0);
+  }
+  return UMMI_OK;
+}

@@ -1,0 +1,39 @@
+/* malloc.c - umm_malloc, umm_malloc_nowait, umm_malloc_batch. */
+#include "umm_internal.h"
+
+void *umm_malloc(umm_t *u, size_t size, uint32_t tags) {
+  size_t g = size_to_g(size);
+  if (ummi_unlikely(!g)) { errno = ENOMEM; return NULL; }
+  ummi_maybe_drain(u);
+  void *p;
+  size_t got;
+  int r;
+  while ((r = ummi_claim(u, g, 1, tags, 0, &p, &got)) == UMMI_CONTENDED) ummi_backoff(u);
+  UMM_CHECK_QUIET(u);
+  if (r != UMMI_OK) { errno = ENOMEM; return NULL; }
+  return p;
+}
+
+void *umm_malloc_nowait(umm_t *u, size_t size, uint32_t tags) {
+  size_t g = size_to_g(size);
+  if (ummi_unlikely(!g)) { errno = ENOMEM; return NULL; }
+  void *p;
+  size_t got;
+  int r = ummi_claim(u, g, 1, tags, 1, &p, &got);
+  if (r == UMMI_OK) return p;
+  errno = r == UMMI_CONTENDED ? EAGAIN : ENOMEM;
+  return NULL;
+}
+
+size_t umm_malloc_batch(umm_t *u, size_t size, uint32_t tags, void **out, size_t n) {
+  size_t g = size_to_g(size);
+  if (ummi_unlikely(!g)) { errno = ENOMEM; return 0; }
+  if (n == 0) return 0;
+  ummi_maybe_drain(u);
+  size_t got = 0;
+  int r;
+  while ((r = ummi_claim(u, g, n, tags, 0, out, &got)) == UMMI_CONTENDED) ummi_backoff(u);
+  UMM_CHECK_QUIET(u);
+  if (r != UMMI_OK) { errno = ENOMEM; return 0; }
+  return got;
+}

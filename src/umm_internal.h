@@ -1,0 +1,175 @@
+/* umm_internal.h - header accessors, micro locks, and the internal functions
+ * shared across the core's files (prefix ummi_, grouped by owning file).
+ * Only <stdint.h>, <stddef.h>, <string.h> (and <errno.h> for the API's errno
+ * promises) are included: the core makes no OS call. */
+#ifndef UMM_INTERNAL_H
+#define UMM_INTERNAL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
+#include "umm_types.h"
+
+#ifndef UMM_DEBUG
+#define UMM_DEBUG 0                        /* 1: assert invariants; 2: also umm_check after each call */
+#endif
+
+#define ummi_likely(x)   __builtin_expect(!!(x), 1)
+#define ummi_unlikely(x) __builtin_expect(!!(x), 0)
+#define UMMI_NOINLINE    __attribute__((noinline))
+#define UMMI_STR2(x) #x
+#define UMMI_STR(x)  UMMI_STR2(x)
+
+#define UMMI_MAGIC      0x756d6d2d72656731ull   /* "umm-reg1" */
+
+/* ---- header bits --------------------------------------------------------- */
+#define HDR_SIZE_MASK   ((uint64_t)0x1fffff)
+#define HDR_IN_USE      ((uint64_t)1 << 21)
+#define HDR_PREV_FREE   ((uint64_t)1 << 22)
+#define HDR_LOCK        ((uint64_t)1 << 23)
+#define HDR_DEFERRED    ((uint64_t)1 << 24)
+#define HDR_CHECK_SHIFT 25
+#define HDR_CHECK_MASK  ((uint64_t)0x7f << HDR_CHECK_SHIFT)
+#define HDR_TAG_SHIFT   32
+#define HDR_FLAG_MASK   (HDR_IN_USE | HDR_PREV_FREE | HDR_LOCK | HDR_DEFERRED)
+
+#define G               ((size_t)UMM_GRANULE)
+#define MIN_G           2u                 /* smallest chunk: header + 2 links + footer = 32 bytes */
+#define MAX_G           ((size_t)HDR_SIZE_MASK)
+
+static inline size_t   hdr_size(uint64_t h)      { return (size_t)(h & HDR_SIZE_MASK); }
+static inline int      hdr_is_used(uint64_t h)   { return (h & HDR_IN_USE) != 0; }
+static inline int      hdr_is_free(uint64_t h)   { return (h & HDR_IN_USE) == 0; }
+static inline int      hdr_prev_free(uint64_t h) { return (h & HDR_PREV_FREE) != 0; }
+static inline int      hdr_is_locked(uint64_t h) { return (h & HDR_LOCK) != 0; }
+static inline int      hdr_is_deferred(uint64_t h) { return (h & HDR_DEFERRED) != 0; }
+static inline uint32_t hdr_tags(uint64_t h)      { return (uint32_t)(h >> HDR_TAG_SHIFT); }
+
+/* The CHECK field: a hash of the header's address and size. */
+static inline uint64_t hdr_check(const umm_block_t *c, size_t g) {
+  uint64_t x = ((uint64_t)(uintptr_t)c >> 3) ^ ((uint64_t)g << 41);
+  return ((x * 0x9e3779b97f4a7c15ull) >> 57) << HDR_CHECK_SHIFT;
+}
+/* A complete header for chunk c of g granules. */
+static inline uint64_t hdr_make(const umm_block_t *c, size_t g, uint64_t flags, uint32_t tags) {
+  return (uint64_t)g | flags | hdr_check(c, g) | ((uint64_t)tags << HDR_TAG_SHIFT);
+}
+/* The header left where a chunk was absorbed by a merge: size 0 with
+ * DEFERRED, a combination no live header has. */
+static inline uint64_t hdr_dead(const umm_block_t *c) { return hdr_make(c, 0, HDR_DEFERRED, 0); }
+static inline int hdr_check_ok(const umm_block_t *c, uint64_t h) {
+  return (h & HDR_CHECK_MASK) == hdr_check(c, hdr_size(h));
+}
+
+/* ---- chunk addressing ---------------------------------------------------- */
+static inline umm_block_t *chunk_of(const void *p)        { return (umm_block_t *)((char *)(uintptr_t)p - UMM_HEADER_SIZE); }
+static inline void        *chunk_payload(umm_block_t *c)  { return (char *)c + UMM_HEADER_SIZE; }
+static inline umm_block_t *chunk_at(umm_block_t *c, size_t g) { return (umm_block_t *)((char *)c + g * G); }
+static inline umm_block_t **chunk_footer(umm_block_t *c, size_t g) { return (umm_block_t **)((char *)c + g * G - sizeof(void *)); }
+/* The footer of the free chunk just before c (valid only while c's lock is
+ * held and c's PREV_FREE bit is set). */
+static inline umm_block_t *chunk_prev_free(umm_block_t *c) { return *(umm_block_t **)((char *)c - sizeof(void *)); }
+static inline size_t       chunk_usable(size_t g)          { return g * G - UMM_HEADER_SIZE; }
+
+static inline uint64_t hdr_load(const umm_block_t *c) { return __atomic_load_n(&c->hdr, __ATOMIC_ACQUIRE); }
+static inline uint64_t hdr_peek(const umm_block_t *c) { return __atomic_load_n(&c->hdr, __ATOMIC_RELAXED); }
+
+/* Request size -> chunk granules; 0 when impossible. */
+static inline size_t size_to_g(size_t size) {
+  if (ummi_unlikely(size > UMM_MAX_CHUNK)) return 0;
+  size_t g = (size + UMM_HEADER_SIZE + G - 1) / G;
+  return g < MIN_G ? MIN_G : g;
+}
+
+/* ---- micro locks ----------------------------------------------------------
+ * chunk_trylock: CAS the LOCK bit in; *seen = the header before locking.
+ * Fails only when the lock bit is set (a CAS that loses to a concurrent
+ * DEFERRED or spurious change re-reads and tries again). */
+static inline int chunk_trylock(umm_block_t *c, uint64_t *seen) {
+  uint64_t h = __atomic_load_n(&c->hdr, __ATOMIC_RELAXED);
+  while (!(h & HDR_LOCK)) {
+    if (__atomic_compare_exchange_n(&c->hdr, &h, h | HDR_LOCK, 1, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+      *seen = h;
+      return 1;
+    }
+  }
+  return 0;
+}
+/* Unlock a chunk whose header nobody else may change (free, newly made, or
+ * the caller's own block): store the final header. */
+static inline void chunk_unlock_store(umm_block_t *c, uint64_t h) {
+  __atomic_store_n(&c->hdr, h & ~HDR_LOCK, __ATOMIC_RELEASE);
+}
+/* Unlock a chunk whose DEFERRED bit another thread may set meanwhile: clear
+ * `clear`, set `set`, drop the lock, in one atomic update. */
+static inline void chunk_unlock_update(umm_block_t *c, uint64_t clear, uint64_t set) {
+  uint64_t h = __atomic_load_n(&c->hdr, __ATOMIC_RELAXED);
+  while (!__atomic_compare_exchange_n(&c->hdr, &h, ((h & ~(clear | HDR_LOCK)) | set), 1,
+                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {}
+}
+static inline void chunk_unlock(umm_block_t *c) { __atomic_fetch_and(&c->hdr, ~HDR_LOCK, __ATOMIC_RELEASE); }
+
+/* ---- fatal errors and asserts --------------------------------------------- */
+/* init.c */
+__attribute__((noreturn, cold)) void ummi_fatal(const char *msg, const void *ptr);
+void ummi_contended(umm_t *u);                         /* count one failed try-lock */
+void ummi_backoff(umm_t *u);                           /* run the contention callback */
+
+#if UMM_DEBUG
+#define UMM_ASSERT(c) do { if (ummi_unlikely(!(c))) \
+    ummi_fatal("assertion failed: " __FILE__ ":" UMMI_STR(__LINE__) ": " #c, NULL); } while (0)
+#else
+#define UMM_ASSERT(c) do { (void)sizeof(c); } while (0)
+#endif
+#if UMM_DEBUG >= 2
+#define UMM_CHECK_QUIET(u) do { if (umm_check(u) != 0) ummi_fatal("umm_check failed after a call", (u)); } while (0)
+#else
+#define UMM_CHECK_QUIET(u) do { } while (0)
+#endif
+
+/* ---- index.c: free bins ----------------------------------------------------- */
+unsigned ummi_bin_of(size_t g);                        /* bin of a free chunk of g granules */
+size_t   ummi_bin_floor(unsigned b);                   /* smallest size (granules) in bin b */
+int      ummi_bin_trylock(umm_t *u, unsigned b);
+void     ummi_bin_unlock(umm_t *u, unsigned b);
+umm_block_t *ummi_bin_head_locked(umm_t *u, unsigned b);
+void     ummi_bin_link_locked(umm_t *u, unsigned b, umm_block_t *c);
+void     ummi_bin_unlink_locked(umm_t *u, unsigned b, umm_block_t *c);
+int      ummi_bin_next_nonempty(umm_t *u, unsigned from); /* first bin >= from with its bitmap bit set, or -1 */
+
+/* ---- heap.c: the lock protocol's operations ---------------------------------- */
+#define UMMI_OK         0
+#define UMMI_CONTENDED  1                      /* a try-lock failed; everything was released */
+#define UMMI_NOMEM      2                      /* nothing fits */
+/* Claim a free chunk of >= want granules and carve it into up to n chunks of g
+ * granules each (want = g * n is preferred, min g): blocks stored in out[],
+ * count in *got. nowait bounds the search. */
+int      ummi_claim(umm_t *u, size_t g, size_t n, uint32_t tags, int nowait, void **out, size_t *got);
+/* Free the in-use chunk c (caller holds c's lock; h = its header as locked):
+ * coalesce both sides and index the result. On UMMI_CONTENDED c's lock has
+ * been released too. */
+int      ummi_release_locked(umm_t *u, umm_block_t *c, uint64_t h);
+/* Free c (any thread, waits): lock, check it is in use (else fatal msg[1]),
+ * release; retries with back-off. */
+void     ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[2]);
+/* Lock c, waiting; returns the header as locked. */
+uint64_t ummi_lock_wait(umm_t *u, umm_block_t *c);
+/* Split the in-use chunk c (lock held, header h) after `keep` granules: the
+ * tail becomes an in-use chunk with tags 0 that the caller frees. Returns the
+ * tail (unlocked). c stays locked with header *h updated. */
+umm_block_t *ummi_split_used_locked(umm_block_t *c, uint64_t *h, size_t keep);
+/* Grow the in-use chunk c (lock held, header *h) in place into its free
+ * successor up to want granules. UMMI_OK with *h updated (c still locked),
+ * UMMI_NOMEM when the successor cannot give it, UMMI_CONTENDED (c released). */
+int      ummi_grow_locked(umm_t *u, umm_block_t *c, uint64_t *h, size_t want);
+/* Validate a pointer given to free/realloc (msg[0]: invalid pointer message,
+ * msg[1]: double free message); fatal if bad, else its chunk. No lock. */
+umm_block_t *ummi_validate(umm_t *u, const void *p, const char *const msg[2]);
+/* free.c */
+void     ummi_drain(umm_t *u);
+static inline void ummi_maybe_drain(umm_t *u) {
+  if (ummi_unlikely(__atomic_load_n(&u->deferred, __ATOMIC_RELAXED) != NULL)) ummi_drain(u);
+}
+
+#endif /* UMM_INTERNAL_H */

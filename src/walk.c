@@ -1,0 +1,38 @@
+/* walk.c - umm_walk / umm_walk_nowait: hand-over-hand in address order.
+ * The walk holds the current chunk's lock while it takes the next one (see
+ * the protocol in heap.c for why that single wait cannot deadlock), so a
+ * visited chunk's size, state and tags are stable during the visit.
+ * Sentinels and separators (1-granule in-use chunks) are not visited. */
+#include "umm_internal.h"
+
+static int walk(umm_t *u, umm_visit_fn visit, void *arg, int nowait) {
+  umm_block_t *c = u->start;
+  uint64_t h;
+  if (nowait) {
+    if (!chunk_trylock(c, &h)) { ummi_contended(u); return -1; }
+  } else {
+    h = ummi_lock_wait(u, c);
+  }
+  for (;;) {
+    if (c == u->end) { chunk_unlock(c); return 0; }
+    if (hdr_size(h) >= MIN_G) {                     /* not the start sentinel or a separator */
+      umm_chunk_t ch = {chunk_payload(c), chunk_usable(hdr_size(h)), hdr_tags(h), hdr_is_used(h),
+                        hdr_is_deferred(h) ? UMM_CHUNK_DEFERRED : 0u};
+      int r = visit(&ch, arg);
+      if (r) { chunk_unlock(c); return r; }
+    }
+    umm_block_t *n = chunk_at(c, hdr_size(h));
+    uint64_t hn;
+    while (!chunk_trylock(n, &hn)) {
+      ummi_contended(u);
+      if (nowait) { chunk_unlock(c); return -1; }
+      ummi_backoff(u);
+    }
+    chunk_unlock(c);
+    c = n;
+    h = hn;
+  }
+}
+
+int umm_walk(umm_t *u, umm_visit_fn visit, void *arg) { return walk(u, visit, arg, 0); }
+int umm_walk_nowait(umm_t *u, umm_visit_fn visit, void *arg) { return walk(u, visit, arg, 1); }

@@ -1,0 +1,84 @@
+/* ptest.h - the preload tests' tiny harness: CHECK counters (atomic, so
+ * threads and signal handlers may use them), a PRNG, a content pattern, and
+ * a runner for a child expected to die (signal + first stderr line). */
+#ifndef PTEST_H
+#define PTEST_H
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static long pt_pass, pt_fail;
+
+static void pt_failed(const char *file, int line, const char *expr) {
+  char buf[512];
+  int n = snprintf(buf, sizeof buf, "FAIL %s:%d: %s\n", file, line, expr);
+  if (n > 0) { ssize_t w = write(2, buf, (size_t)n); (void)w; }
+  __atomic_fetch_add(&pt_fail, 1, __ATOMIC_RELAXED);
+}
+#define CHECK(c) ((c) ? (void)__atomic_fetch_add(&pt_pass, 1, __ATOMIC_RELAXED) : pt_failed(__FILE__, __LINE__, #c))
+
+static int pt_report(void) {
+  printf("%ld passed, %ld failed\n", pt_pass, pt_fail);
+  fflush(stdout);
+  return pt_fail ? 1 : 0;
+}
+
+static inline uint64_t pt_rand(uint64_t *s) {             /* splitmix64 */
+  uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+/* Fill / verify a block with bytes derived from its address, size and a seed. */
+static inline void pt_fill(void *p, size_t n, uint64_t seed) {
+  unsigned char *c = p;
+  uint64_t x = ((uint64_t)(uintptr_t)p ^ seed ^ n) * 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < n; i++) c[i] = (unsigned char)(x >> ((i & 7) * 8)) ^ (unsigned char)i;
+}
+static inline int pt_verify(const void *p, size_t n, uint64_t seed) {
+  const unsigned char *c = p;
+  uint64_t x = ((uint64_t)(uintptr_t)p ^ seed ^ n) * 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < n; i++)
+    if (c[i] != ((unsigned char)(x >> ((i & 7) * 8)) ^ (unsigned char)i)) return 0;
+  return 1;
+}
+
+/* Run fn in a child with stderr captured; returns the signal that killed
+ * it (0 if it exited) and its first stderr line in line[]. */
+static int pt_child(void (*fn)(void *), void *arg, char *line, size_t cap) {
+  int fd[2];
+  if (pipe(fd) != 0) return -1;
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    dup2(fd[1], 2);
+    signal(SIGABRT, SIG_DFL);
+    fn(arg);
+    _exit(0);
+  }
+  close(fd[1]);
+  size_t n = 0;
+  ssize_t r;
+  while (n + 1 < cap && (r = read(fd[0], line + n, cap - 1 - n)) > 0) n += (size_t)r;
+  line[n] = 0;
+  char *nl = strchr(line, '\n');
+  if (nl) *nl = 0;
+  close(fd[0]);
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+}
+
+/* 1 when the umm preload serves this process's malloc. */
+extern size_t umm_usable_size(const void *p) __attribute__((weak));
+static inline int pt_preloaded(void) { return umm_usable_size != NULL; }
+
+#endif
