@@ -38,6 +38,8 @@ void ummp_bad_pointer(const char *op, const void *p) {
     if ((h & UMMP_HDR_CHECK_MASK) == hdr_check((uintptr_t)p - 8, g) &&
         (!(h & UMMP_HDR_IN_USE) || (h & UMMP_HDR_DEFERRED) || ummp_is_cached(p)))
       what = ": double free";
+  } else if (ummp_large_recently_freed(p)) {
+    what = ": double free";
   }
   n = ummp_fmt_str(msg, sizeof msg, n, what);
   msg[n] = 0;

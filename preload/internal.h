@@ -169,6 +169,8 @@ int    ummp_large_owns(const void *p);
 size_t ummp_large_usable(const void *p);
 /* Free p; returns 0, or -1 when p is not a live large block (nothing changed). */
 int    ummp_large_free(void *p);
+/* 1 when p is among the last large blocks freed (for the double-free message). */
+int    ummp_large_recently_freed(const void *p);
 /* Resize (mremap); NULL + ENOMEM with p intact on failure. */
 void  *ummp_large_realloc(void *p, size_t size);
 /* Call fn for every live large block (ptr, usable size); stops when fn returns non-zero. */

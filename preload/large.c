@@ -58,6 +58,18 @@ static int reg_remove(uintptr_t p) {
   return __atomic_compare_exchange_n(s, &v, UMMP_LARGE_TOMB, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED) ? 0 : -1;
 }
 
+/* The last large blocks freed, so that a second free of one is reported as a
+ * double free rather than an invalid pointer (best effort: a ring). */
+#define RECENT 64u
+static uintptr_t recent[RECENT];
+static unsigned recent_next;
+
+int ummp_large_recently_freed(const void *p) {
+  for (unsigned i = 0; i < RECENT; i++)
+    if (__atomic_load_n(&recent[i], __ATOMIC_RELAXED) == (uintptr_t)p) return 1;
+  return 0;
+}
+
 static ummp_large_hdr_t *hdr_of(const void *p) { return (ummp_large_hdr_t *)((uintptr_t)p - 16); }
 
 void *ummp_large_alloc(size_t size, size_t align) {
@@ -98,6 +110,8 @@ int ummp_large_free(void *p) {
   ummp_large_hdr_t *h = hdr_of(p);
   size_t len = h->map_len;
   ummp_os_unmap((char *)p - h->offset, len);
+  __atomic_store_n(&recent[__atomic_fetch_add(&recent_next, 1, __ATOMIC_RELAXED) % RECENT], (uintptr_t)p,
+                   __ATOMIC_RELAXED);
   __atomic_fetch_sub(&ummp_g.large_live, 1, __ATOMIC_RELAXED);
   __atomic_fetch_sub(&ummp_g.large_bytes, len, __ATOMIC_RELAXED);
   ummp_stats_sub(len);

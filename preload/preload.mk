@@ -30,6 +30,7 @@ $(B)/preload $(B)/tests/preload:
 
 # ---- tests -------------------------------------------------------------------
 PRELOAD_TEST_CFLAGS := -std=gnu11 -O1 -g -pthread -Wall -Wextra -Wno-deprecated-declarations \
+                       -Wno-alloc-size-larger-than -Wno-use-after-free \
                        -fno-builtin -Iinclude
 PRELOAD_TEST_BINS := $(patsubst tests/preload/%.c,$(B)/tests/preload/%,$(wildcard tests/preload/*.c)) \
                      $(patsubst tests/preload/%.cc,$(B)/tests/preload/%,$(wildcard tests/preload/*.cc))
