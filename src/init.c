@@ -74,7 +74,6 @@ umm_t *umm_init(void *space, size_t bytes) {
   u->bytes = (uintptr_t)c + UMM_HEADER_SIZE - s;
   __atomic_store_n(&u->end->hdr, hdr_make(u->end, 0, HDR_IN_USE | HDR_PREV_FREE, 0), __ATOMIC_RELAXED);
   u->magic = UMMI_MAGIC;
-  __atomic_thread_fence(__ATOMIC_RELEASE);
   UMM_CHECK_QUIET(u);
   return u;
 }
