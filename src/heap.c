@@ -157,17 +157,20 @@ static size_t carve_locked(umm_t *u, lockset_t *ls, unsigned b, umm_block_t *F, 
   return k;
 }
 
-/* Try the chunks of bin b for one of >= want granules. own: b is the
- * request's own class (sizes may be below want: best fit over UMMI_SCAN). */
+/* Try the chunks of bin b for one of >= want granules. In the request's own
+ * ranged bin sizes may be below want: best fit over UMMI_SCAN chunks. In an
+ * exact bin or a higher bin every chunk fits: the first that locks. */
 static int claim_from_bin(umm_t *u, unsigned b, size_t want, size_t g, size_t n, uint32_t tags,
                           void **out, size_t *got, int *busy) {
   lockset_t ls = {{0}, 0, {0}, 0};
   if (!ls_bin(u, &ls, b)) return UMMI_CONTENDED;
+  int ranged = b >= UMMI_EXACT_BINS && ummi_bin_floor(b) < want;
   umm_block_t *cand[UMMI_SCAN];
   unsigned nc = 0;
   umm_block_t *best = NULL;
   size_t best_g = SIZE_MAX;
   for (umm_block_t *c = ummi_bin_head_locked(u, b); c && nc < UMMI_SCAN; c = c->next) {
+    if (!ranged) { cand[nc++] = c; if (!best) best = c; if (nc == 4) break; continue; }
     size_t cg = hdr_size(hdr_peek(c));            /* stable: c is indexed, we hold its bin */
     if (cg < want) continue;
     cand[nc++] = c;

@@ -128,15 +128,8 @@ void ummi_backoff(umm_t *u);                           /* run the contention cal
 #define UMM_CHECK_QUIET(u) do { } while (0)
 #endif
 
-/* ---- index.c: free bins ----------------------------------------------------- */
-unsigned ummi_bin_of(size_t g);                        /* bin of a free chunk of g granules */
-size_t   ummi_bin_floor(unsigned b);                   /* smallest size (granules) in bin b */
-int      ummi_bin_trylock(umm_t *u, unsigned b);
-void     ummi_bin_unlock(umm_t *u, unsigned b);
-umm_block_t *ummi_bin_head_locked(umm_t *u, unsigned b);
-void     ummi_bin_link_locked(umm_t *u, unsigned b, umm_block_t *c);
-void     ummi_bin_unlink_locked(umm_t *u, unsigned b, umm_block_t *c);
-int      ummi_bin_next_nonempty(umm_t *u, unsigned from); /* first bin >= from with its bitmap bit set, or -1 */
+/* ---- index.h: free bins (inline; see index.h) ---------------------------- */
+#include "index.h"
 
 /* ---- heap.c: the lock protocol's operations ---------------------------------- */
 #define UMMI_OK         0

@@ -1,4 +1,6 @@
-/* index.c - the free index: segregated bins with a bitmap of non-empty bins.
+#ifndef UMM_INDEX_H
+#define UMM_INDEX_H
+/* index.h - the free index: segregated bins with a bitmap of non-empty bins.
  *
  * Each bin is one word: the head of a doubly linked list of free chunks, with
  * bit 0 as the bin's micro lock. The links live in the free chunks' payloads
@@ -8,25 +10,25 @@
  * The bitmap bit of bin b changes only under bin b's lock, with an atomic
  * or/and (several bins share a word); searches read it without a lock, as a
  * hint that the bin's lock then confirms. */
-#include "umm_internal.h"
 
 #define BIN_LOCK ((uintptr_t)1)
+/* ummi_contended is declared by umm_internal.h before this header. */
 
-unsigned ummi_bin_of(size_t g) {
+static inline unsigned ummi_bin_of(size_t g) {
   if (g < UMMI_EXACT_BINS) return (unsigned)g;
   unsigned fl = 63u - (unsigned)__builtin_clzll((unsigned long long)g);
   unsigned sl = (unsigned)(g >> (fl - UMMI_SL_LOG2)) & ((1u << UMMI_SL_LOG2) - 1u);
   return UMMI_EXACT_BINS + (fl - 5u) * (1u << UMMI_SL_LOG2) + sl;
 }
 
-size_t ummi_bin_floor(unsigned b) {
+static inline size_t ummi_bin_floor(unsigned b) {
   if (b < UMMI_EXACT_BINS) return b;
   unsigned fl = 5u + (b - UMMI_EXACT_BINS) / (1u << UMMI_SL_LOG2);
   unsigned sl = (b - UMMI_EXACT_BINS) % (1u << UMMI_SL_LOG2);
   return ((size_t)((1u << UMMI_SL_LOG2) + sl)) << (fl - UMMI_SL_LOG2);
 }
 
-int ummi_bin_trylock(umm_t *u, unsigned b) {
+static inline int ummi_bin_trylock(umm_t *u, unsigned b) {
   uintptr_t v = __atomic_load_n(&u->bins[b], __ATOMIC_RELAXED);
   if ((v & BIN_LOCK) ||
       !__atomic_compare_exchange_n(&u->bins[b], &v, v | BIN_LOCK, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
@@ -36,23 +38,23 @@ int ummi_bin_trylock(umm_t *u, unsigned b) {
   return 1;
 }
 
-void ummi_bin_unlock(umm_t *u, unsigned b) {
+static inline void ummi_bin_unlock(umm_t *u, unsigned b) {
   uintptr_t v = __atomic_load_n(&u->bins[b], __ATOMIC_RELAXED);   /* only the holder writes it */
   UMM_ASSERT(v & BIN_LOCK);
   __atomic_store_n(&u->bins[b], v & ~BIN_LOCK, __ATOMIC_RELEASE);
 }
 
-umm_block_t *ummi_bin_head_locked(umm_t *u, unsigned b) {
+static inline umm_block_t *ummi_bin_head_locked(umm_t *u, unsigned b) {
   uintptr_t v = __atomic_load_n(&u->bins[b], __ATOMIC_RELAXED);
   UMM_ASSERT(v & BIN_LOCK);
   return (umm_block_t *)(v & ~BIN_LOCK);
 }
 
-static void bin_set_head_locked(umm_t *u, unsigned b, umm_block_t *c) {
+static inline void bin_set_head_locked(umm_t *u, unsigned b, umm_block_t *c) {
   __atomic_store_n(&u->bins[b], (uintptr_t)c | BIN_LOCK, __ATOMIC_RELAXED);
 }
 
-void ummi_bin_link_locked(umm_t *u, unsigned b, umm_block_t *c) {
+static inline void ummi_bin_link_locked(umm_t *u, unsigned b, umm_block_t *c) {
   umm_block_t *head = ummi_bin_head_locked(u, b);
   UMM_ASSERT(hdr_is_free(hdr_peek(c)) && ummi_bin_of(hdr_size(hdr_peek(c))) == b);
   c->next = head;
@@ -62,7 +64,7 @@ void ummi_bin_link_locked(umm_t *u, unsigned b, umm_block_t *c) {
   bin_set_head_locked(u, b, c);
 }
 
-void ummi_bin_unlink_locked(umm_t *u, unsigned b, umm_block_t *c) {
+static inline void ummi_bin_unlink_locked(umm_t *u, unsigned b, umm_block_t *c) {
   UMM_ASSERT(ummi_bin_of(hdr_size(hdr_peek(c))) == b);
   if (c->prev) c->prev->next = c->next;
   else { UMM_ASSERT(ummi_bin_head_locked(u, b) == c); bin_set_head_locked(u, b, c->next); }
@@ -74,7 +76,7 @@ void ummi_bin_unlink_locked(umm_t *u, unsigned b, umm_block_t *c) {
 #endif
 }
 
-int ummi_bin_next_nonempty(umm_t *u, unsigned from) {
+static inline int ummi_bin_next_nonempty(umm_t *u, unsigned from) {
   for (unsigned w = from / 64u; w < UMMI_BITMAP_WORDS; w++) {
     uint64_t bits = __atomic_load_n(&u->bitmap[w], __ATOMIC_RELAXED);
     if (w == from / 64u) bits &= ~(uint64_t)0 << (from % 64u);
@@ -82,3 +84,5 @@ int ummi_bin_next_nonempty(umm_t *u, unsigned from) {
   }
   return -1;
 }
+
+#endif /* UMM_INDEX_H */
