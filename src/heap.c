@@ -7,12 +7,11 @@
  * Nothing else is a lock: no region-wide mutex, no OS primitive.
  *
  * What guards what.
- *   - A chunk's header word (size, IN_USE, PREV_FREE, CHECK, TAGS) changes
- *     only under that chunk's lock. Single exception: umm_free_nowait sets
- *     DEFERRED on an in-use chunk with a CAS that keeps whatever else is in
- *     the word; therefore lock holders of an in-use chunk that is not
- *     theirs write the word with a CAS loop (chunk_unlock_update), never a
- *     plain store.
+ *   - A chunk's header word (size, flags, CHECK, TAGS) changes only under
+ *     that chunk's lock, umm_free_nowait's DEFERRED mark included (it is
+ *     set through a try-lock, and skipped when the chunk is busy). So the
+ *     holder knows the word, and unlocking is a plain release store of its
+ *     final value: no read-modify-write.
  *   - The footer of a free chunk F (its last 8 bytes: a pointer to F) is
  *     written under F's lock AND the lock of F's successor, and read only
  *     under the successor's lock when its PREV_FREE bit is set. So while you
@@ -94,12 +93,12 @@ typedef struct lockset {
   unsigned     nbin;                       /* how many */
 } lockset_t;
 
-static int ls_chunk(umm_t *u, lockset_t *ls, umm_block_t *c, uint64_t *seen) {
+static inline __attribute__((always_inline)) int ls_chunk(umm_t *u, lockset_t *ls, umm_block_t *c, uint64_t *seen) {
   if (!chunk_trylock(c, seen)) { ummi_contended(u); return 0; }
   ls->chunk[ls->nchunk++] = c;
   return 1;
 }
-static int ls_bin(umm_t *u, lockset_t *ls, unsigned b) {
+static inline __attribute__((always_inline)) int ls_bin(umm_t *u, lockset_t *ls, unsigned b) {
   for (unsigned i = 0; i < ls->nbin; i++) if (ls->bin[i] == b) return 1;
   if (!ummi_bin_trylock(u, b)) return 0;
   ls->bin[ls->nbin++] = b;
@@ -126,7 +125,7 @@ uint64_t ummi_lock_wait(umm_t *u, umm_block_t *c) {
 /* Carve the locked free chunk F (removed from bin b by this function) into k
  * blocks of g granules; the rest becomes a free remainder or joins the last
  * block. Caller holds: bin b, F, S = F's successor, the remainder's bin. */
-static size_t carve_locked(umm_t *u, lockset_t *ls, unsigned b, umm_block_t *F, uint64_t hF,
+static inline __attribute__((always_inline)) size_t carve_locked(umm_t *u, lockset_t *ls, unsigned b, umm_block_t *F, uint64_t hF,
                            umm_block_t *S, size_t g, size_t n, uint32_t tags, void **out) {
   size_t total = hdr_size(hF);
   size_t k = total / g < n ? total / g : n;
@@ -160,7 +159,7 @@ static size_t carve_locked(umm_t *u, lockset_t *ls, unsigned b, umm_block_t *F, 
 /* Try the chunks of bin b for one of >= want granules. In the request's own
  * ranged bin sizes may be below want: best fit over UMMI_SCAN chunks. In an
  * exact bin or a higher bin every chunk fits: the first that locks. */
-static int claim_from_bin(umm_t *u, unsigned b, size_t want, size_t g, size_t n, uint32_t tags,
+static inline __attribute__((always_inline)) int claim_from_bin(umm_t *u, unsigned b, size_t want, size_t g, size_t n, uint32_t tags,
                           void **out, size_t *got, int *busy) {
   lockset_t ls = {{0}, 0, {0}, 0};
   if (!ls_bin(u, &ls, b)) return UMMI_CONTENDED;
@@ -199,7 +198,7 @@ static int claim_from_bin(umm_t *u, unsigned b, size_t want, size_t g, size_t n,
   return UMMI_NOMEM;
 }
 
-static int claim_want(umm_t *u, size_t want, size_t g, size_t n, uint32_t tags, int nowait,
+static inline __attribute__((always_inline)) int claim_want(umm_t *u, size_t want, size_t g, size_t n, uint32_t tags, int nowait,
                       void **out, size_t *got) {
   int busy = 0;
   unsigned tries = 0;
@@ -212,6 +211,11 @@ static int claim_want(umm_t *u, size_t want, size_t g, size_t n, uint32_t tags, 
     if (nowait && ++tries >= UMMI_NOWAIT_BINS) break;
   }
   return busy ? UMMI_CONTENDED : UMMI_NOMEM;
+}
+
+int ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out) {
+  size_t got;
+  return claim_want(u, g, g, 1, tags, nowait, out, &got);    /* n = 1: the carving loop folds away */
 }
 
 int ummi_claim(umm_t *u, size_t g, size_t n, uint32_t tags, int nowait, void **out, size_t *got) {
@@ -268,22 +272,6 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
   else chunk_unlock_update(S, 0, HDR_PREV_FREE);
   chunk_unlock_store(M, hdr_peek(M));
   return UMMI_OK;
-}
-
-umm_block_t *ummi_validate(umm_t *u, const void *p, const char *const msg[2]) {
-  umm_block_t *c = chunk_of(p);
-  if (ummi_unlikely(((uintptr_t)p & (G - 1)) != 0 || (char *)c < u->first || c >= u->end))
-    ummi_fatal(msg[0], p);
-  uint64_t h = hdr_peek(c);
-  size_t g = hdr_size(h);
-  if (ummi_unlikely(h == hdr_dead(c)))
-    ummi_fatal(msg[1], p);
-  if (ummi_unlikely(!hdr_check_ok(c, h) || g < MIN_G || (size_t)((char *)u->end - (char *)c) < g * G))
-    ummi_fatal(msg[0], p);
-  umm_block_t *s = chunk_at(c, g);
-  if (ummi_unlikely(!hdr_check_ok(s, hdr_peek(s))))
-    ummi_fatal(msg[0], p);
-  return c;
 }
 
 void ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[2]) {

@@ -6,9 +6,8 @@ void *umm_malloc(umm_t *u, size_t size, uint32_t tags) {
   if (ummi_unlikely(!g)) { errno = ENOMEM; return NULL; }
   ummi_maybe_drain(u);
   void *p;
-  size_t got;
   int r;
-  while ((r = ummi_claim(u, g, 1, tags, 0, &p, &got)) == UMMI_CONTENDED) ummi_backoff(u);
+  while ((r = ummi_claim1(u, g, tags, 0, &p)) == UMMI_CONTENDED) ummi_backoff(u);
   UMM_CHECK_QUIET(u);
   if (r != UMMI_OK) { errno = ENOMEM; return NULL; }
   return p;
@@ -18,8 +17,7 @@ void *umm_malloc_nowait(umm_t *u, size_t size, uint32_t tags) {
   size_t g = size_to_g(size);
   if (ummi_unlikely(!g)) { errno = ENOMEM; return NULL; }
   void *p;
-  size_t got;
-  int r = ummi_claim(u, g, 1, tags, 1, &p, &got);
+  int r = ummi_claim1(u, g, tags, 1, &p);
   if (r == UMMI_OK) return p;
   errno = r == UMMI_CONTENDED ? EAGAIN : ENOMEM;
   return NULL;

@@ -84,8 +84,8 @@ static inline size_t size_to_g(size_t size) {
 
 /* ---- micro locks ----------------------------------------------------------
  * chunk_trylock: CAS the LOCK bit in; *seen = the header before locking.
- * Fails only when the lock bit is set (a CAS that loses to a concurrent
- * DEFERRED or spurious change re-reads and tries again). */
+ * Fails only when the lock bit is set (a CAS that fails spuriously or loses
+ * to a concurrent unlock re-reads and tries again). */
 static inline int chunk_trylock(umm_block_t *c, uint64_t *seen) {
   uint64_t h = __atomic_load_n(&c->hdr, __ATOMIC_RELAXED);
   while (!(h & HDR_LOCK)) {
@@ -96,19 +96,18 @@ static inline int chunk_trylock(umm_block_t *c, uint64_t *seen) {
   }
   return 0;
 }
-/* Unlock a chunk whose header nobody else may change (free, newly made, or
- * the caller's own block): store the final header. */
+/* Unlocking is a plain release store: while a chunk's lock is held nobody
+ * else writes its header word (umm_free_nowait marks DEFERRED only through
+ * a try-lock too), so the holder knows the word and no read-modify-write is
+ * needed. */
 static inline void chunk_unlock_store(umm_block_t *c, uint64_t h) {
   __atomic_store_n(&c->hdr, h & ~HDR_LOCK, __ATOMIC_RELEASE);
 }
-/* Unlock a chunk whose DEFERRED bit another thread may set meanwhile: clear
- * `clear`, set `set`, drop the lock, in one atomic update. */
+/* Clear `clear`, set `set`, unlock. */
 static inline void chunk_unlock_update(umm_block_t *c, uint64_t clear, uint64_t set) {
-  uint64_t h = __atomic_load_n(&c->hdr, __ATOMIC_RELAXED);
-  while (!__atomic_compare_exchange_n(&c->hdr, &h, ((h & ~(clear | HDR_LOCK)) | set), 1,
-                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {}
+  chunk_unlock_store(c, (__atomic_load_n(&c->hdr, __ATOMIC_RELAXED) & ~clear) | set);
 }
-static inline void chunk_unlock(umm_block_t *c) { __atomic_fetch_and(&c->hdr, ~HDR_LOCK, __ATOMIC_RELEASE); }
+static inline void chunk_unlock(umm_block_t *c) { chunk_unlock_update(c, 0, 0); }
 
 /* ---- fatal errors and asserts --------------------------------------------- */
 /* init.c */
@@ -156,9 +155,26 @@ umm_block_t *ummi_split_used_locked(umm_block_t *c, uint64_t *h, size_t keep);
  * successor up to want granules. UMMI_OK with *h updated (c still locked),
  * UMMI_NOMEM when the successor cannot give it, UMMI_CONTENDED (c released). */
 int      ummi_grow_locked(umm_t *u, umm_block_t *c, uint64_t *h, size_t want);
+int      ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out); /* one block of g granules */
 /* Validate a pointer given to free/realloc (msg[0]: invalid pointer message,
  * msg[1]: double free message); fatal if bad, else its chunk. No lock. */
-umm_block_t *ummi_validate(umm_t *u, const void *p, const char *const msg[2]);
+static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *const msg[2]) {
+  umm_block_t *c = chunk_of(p);
+  if (ummi_unlikely(((uintptr_t)p & (G - 1)) != 0 || (char *)c < u->first || c >= u->end))
+    ummi_fatal(msg[0], p);
+  uint64_t h = hdr_peek(c);
+  size_t g = hdr_size(h);
+  if (ummi_unlikely(h == hdr_dead(c)))
+    ummi_fatal(msg[1], p);
+  if (ummi_unlikely(!hdr_check_ok(c, h) || g < MIN_G || (size_t)((char *)u->end - (char *)c) < g * G))
+    ummi_fatal(msg[0], p);
+  umm_block_t *s = chunk_at(c, g);
+  if (ummi_unlikely(!hdr_check_ok(s, hdr_peek(s))))
+    ummi_fatal(msg[0], p);
+  return c;
+}
+
+
 /* free.c */
 void     ummi_drain(umm_t *u);
 static inline void ummi_maybe_drain(umm_t *u) {

@@ -10,7 +10,8 @@
  *   bit  22     PREV_FREE  the chunk just before this one is free; its last
  *                          8 bytes (the footer) then point at its header
  *   bit  23     LOCK       the chunk's micro lock
- *   bit  24     DEFERRED   freed by umm_free_nowait, on the deferred stack
+ *   bit  24     DEFERRED   being freed: on the deferred stack (umm_free_nowait)
+ *                          or a tail that realloc/memalign is giving back
  *   bit  25..31 CHECK      7-bit hash of (address, size): catches pointers that
  *                          umm never returned (interior, foreign) cheaply
  *   bit  32..63 TAGS       the block's tags (0 while free)
