@@ -14,22 +14,15 @@
  * a region that is full (ENOMEM) is skipped: the other committed regions are
  * tried, then new ones are committed, and the one that served becomes home.
  *
- * Purging. Frees into a region add to its `dirty` count. Past purge_min the
- * freeing thread walks the region (umm_walk) and madvise(MADV_DONTNEED)s the
- * whole pages inside every free chunk, keeping the page with the chunk's
- * links (first 24 bytes) and the one with its footer (last 8 bytes).
- * purge_min grows with the number of chunks the last walk visited (64 bytes
- * freed per chunk walked), so a region full of live blocks is not walked
- * often; a delayed purge (every UMMP_PURGE_TICK slow-path calls of a thread)
- * catches what stays under the threshold once activity stops.
+ * Purging (see below). Frees into a region add to its `dirty` count; some
+ * time later a thread walks the region (umm_walk) and madvise(MADV_DONTNEED)s
+ * the whole pages inside every large free chunk, keeping the page with the
+ * chunk's links (first 24 bytes) and the one with its footer (last 8 bytes).
  */
 #include "internal.h"
 #include <errno.h>
 
 #define UMMP_CONT_MOVE     4u            /* contention callbacks in one call that make a thread move */
-#define UMMP_PURGE_DEFAULT ((size_t)8 << 20)
-#define UMMP_PURGE_DELAYED ((size_t)1 << 20)
-#define UMMP_PURGE_TICK    1024u
 
 ummp_region_t ummp_regions[UMMP_MAX_REGIONS];
 
@@ -88,7 +81,6 @@ ummp_region_t *ummp_region_get(uint32_t i) {
     if (!u) { res = NULL; break; }
     umm_on_contention(u, ummp_backoff, &ummp_regions[k]);
     ummp_regions[k].u = u;
-    ummp_regions[k].purge_min = ummp_g.cfg.purge_bytes ? ummp_g.cfg.purge_bytes : UMMP_PURGE_DEFAULT;
     __atomic_store_n(&ummp_g.ncommitted, k + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&ummp_g.lim_rot, ((size_t)(k + 1) * ummp_g.region_size - 16) >> 4, __ATOMIC_RELEASE);
   }
@@ -182,7 +174,17 @@ void *ummp_core_malloc_nowait(ummp_tls_t *t, size_t size) {
   return NULL;
 }
 
-/* ---- purging -------------------------------------------------------------- */
+/* ---- purging ---------------------------------------------------------------
+ * Delay-based: a region is purged once it has held at least UMMP_PURGE_MIN
+ * dirty bytes for UMM_PURGE_DELAY ms (default 1000), and only if what
+ * was freed is worth the walk (at least 16 bytes per chunk the last walk
+ * visited). Memory freed and soon reused never pays a syscall or a page fault;
+ * a steady churn purges each region at most every delay. The clock is read
+ * every UMMP_TICK slow-path calls of a thread (vDSO, no system call). */
+#define UMMP_PURGE_MIN   ((size_t)256 << 10)
+#define UMMP_PURGE_CHUNK ((size_t)64 << 10)   /* smallest range worth an madvise */
+#define UMMP_TICK        64u
+
 typedef struct purge_acc {
   size_t page;                             /* page size */
   size_t chunks;                           /* chunks visited */
@@ -192,7 +194,7 @@ typedef struct purge_acc {
 static int purge_visit(const umm_chunk_t *ch, void *arg) {
   purge_acc_t *a = arg;
   a->chunks++;
-  if (ch->in_use || ch->size < 3 * a->page) return 0;
+  if (ch->in_use || ch->size < UMMP_PURGE_CHUNK + 2 * a->page) return 0;
   uintptr_t lo = ((uintptr_t)ch->ptr + 32 + a->page - 1) & ~(uintptr_t)(a->page - 1);
   uintptr_t hi = ((uintptr_t)ch->ptr + ch->size - 16) & ~(uintptr_t)(a->page - 1);
   if (hi > lo && ummp_os_purge((void *)lo, hi - lo) == 0) a->purged += hi - lo;
@@ -206,9 +208,7 @@ static size_t purge_region(ummp_region_t *r) {
   size_t dirty = __atomic_exchange_n(&r->dirty, 0, __ATOMIC_RELAXED);
   purge_acc_t a = {ummp_g.page, 0, 0};
   umm_walk(r->u, purge_visit, &a);
-  size_t min = ummp_g.cfg.purge_bytes ? ummp_g.cfg.purge_bytes : UMMP_PURGE_DEFAULT;
-  size_t cost = a.chunks * 64;
-  __atomic_store_n(&r->purge_min, cost > min ? cost : min, __ATOMIC_RELAXED);
+  __atomic_store_n(&r->walk_cost, a.chunks * 16, __ATOMIC_RELAXED);
   /* a free chunk that stayed free is madvised again by every walk: count at
    * most what was freed since the last one */
   __atomic_fetch_add(&ummp_g.purged_bytes, a.purged < dirty ? a.purged : dirty, __ATOMIC_RELAXED);
@@ -219,21 +219,30 @@ static size_t purge_region(ummp_region_t *r) {
 }
 
 void ummp_note_freed(ummp_tls_t *t, ummp_region_t *r, size_t bytes) {
-  if (ummp_g.cfg.purge_bytes == (size_t)-1) return;  /* UMM_PURGE=0 */
-  size_t d = __atomic_add_fetch(&r->dirty, bytes, __ATOMIC_RELAXED);
-  if (ummp_unlikely(d >= __atomic_load_n(&r->purge_min, __ATOMIC_RELAXED))) purge_region(r);
-  if (ummp_unlikely((++t->slow_ops % UMMP_PURGE_TICK) == 0)) {
-    /* delayed purge: regions with some dirty memory that stayed under their
-     * threshold, when walking them is cheap relative to what they hold */
-    uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
-    for (uint32_t i = 0; i < nc; i++) {
-      ummp_region_t *x = &ummp_regions[i];
-      size_t dx = __atomic_load_n(&x->dirty, __ATOMIC_RELAXED);
-      if (dx >= UMMP_PURGE_DELAYED && dx >= __atomic_load_n(&x->purge_min, __ATOMIC_RELAXED) / 8) {
-        purge_region(x);
-        break;
-      }
+  if (ummp_unlikely(ummp_g.purge_delay_ms < 0)) return;   /* UMM_PURGE_DELAY=-1: never */
+  if (__atomic_fetch_add(&r->dirty, bytes, __ATOMIC_RELAXED) == 0)
+    __atomic_store_n(&r->dirty_since, t->now_ms, __ATOMIC_RELAXED);
+}
+
+void ummp_tick(ummp_tls_t *t) {
+  if (ummp_likely((++t->slow_ops % UMMP_TICK) != 0) || ummp_g.purge_delay_ms < 0) return;
+  uint64_t now = ummp_os_now_ms();
+  t->now_ms = now;
+  uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < nc; i++) {
+    ummp_region_t *r = &ummp_regions[i];
+    size_t d = __atomic_load_n(&r->dirty, __ATOMIC_RELAXED);
+    if (d < UMMP_PURGE_MIN || d < __atomic_load_n(&r->walk_cost, __ATOMIC_RELAXED)) continue;
+    uint64_t since = __atomic_load_n(&r->dirty_since, __ATOMIC_RELAXED);
+    if (since == 0) {                                /* dirtied before any clock reading */
+      __atomic_store_n(&r->dirty_since, now, __ATOMIC_RELAXED);
+      continue;
     }
+    if (now - since < (uint64_t)ummp_g.purge_delay_ms) continue;
+    unsigned a = ummp_enter(t);
+    purge_region(r);
+    ummp_leave(t, a);
+    break;                                           /* one region per tick */
   }
 }
 

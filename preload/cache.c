@@ -190,6 +190,7 @@ void *ummp_malloc_slow(size_t n) {
   if (ummp_unlikely(t->state == UMMP_T_NEW)) thread_start(t);
   uint32_t a = ummp_hold(t);
   void *p = malloc_busy(t, n);
+  ummp_tick(t);
   ummp_unhold(t, a);
   return p;
 }
@@ -236,6 +237,7 @@ void ummp_free_slow(void *p) {
   } else {
     ummp_free_arena(t, p);
   }
+  ummp_tick(t);
   ummp_unhold(t, a);
   errno = err;
 }

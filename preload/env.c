@@ -5,7 +5,8 @@
  *   UMM_ARENA_SIZE  bytes of address space to reserve ("64G" default; K/M/G/T)
  *   UMM_STATS       1: print a summary on stderr at exit
  *   UMM_LARGE       requests above this many bytes get their own mapping
- *   UMM_PURGE       freed bytes per region between purges (0: never purge)
+ *   UMM_PURGE_DELAY ms before freed memory is returned to the OS (default 1000;
+ *                   0: at the next check; -1 or "never": never)
  *   UMM_CACHE       0: no thread caches (every call goes to the core)
  */
 #include "internal.h"
@@ -54,8 +55,9 @@ static void apply(ummp_config_t *cfg, const char *e) {
     cfg->stats = v[0] != 0 && v[0] != '0';
   } else if (name_is(e, "UMM_LARGE", &v)) {
     if ((n = ummp_parse_size(v)) != (size_t)-1) cfg->large_threshold = n;
-  } else if (name_is(e, "UMM_PURGE", &v)) {
-    if ((n = ummp_parse_size(v)) != (size_t)-1) cfg->purge_bytes = n ? n : (size_t)-1;
+  } else if (name_is(e, "UMM_PURGE_DELAY", &v)) {
+    if (v[0] == '-' || v[0] == 'n') cfg->purge_delay_ms = -1;
+    else if ((n = ummp_parse_size(v)) != (size_t)-1 && n < 1000000000) cfg->purge_delay_ms = (long)n;
   } else if (name_is(e, "UMM_CACHE", &v)) {
     cfg->cache = !(v[0] == '0' && v[1] == 0);
   }
@@ -64,7 +66,7 @@ static void apply(ummp_config_t *cfg, const char *e) {
 void ummp_env_read(ummp_config_t *cfg) {
   cfg->arena_size = (size_t)64 << 30;
   cfg->large_threshold = 0;
-  cfg->purge_bytes = 0;                              /* 0 = automatic (arena.c) */
+  cfg->purge_delay_ms = 1000;
   cfg->stats = 0;
   cfg->cache = 1;
   char **env = __atomic_load_n(&environ, __ATOMIC_RELAXED);

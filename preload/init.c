@@ -58,6 +58,7 @@ static UMMP_NOINLINE int init_slow(void) {
     t->initing = 1;
     ummp_env_read(&ummp_g.cfg);
     ummp_g.page = ummp_os_pagesize();
+    ummp_g.purge_delay_ms = ummp_g.cfg.purge_delay_ms;
     ummp_g.secret = ummp_os_random();
     limits_init();
     umm_on_fatal(ummp_fatal);

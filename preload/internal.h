@@ -154,8 +154,11 @@ size_t ummp_core_batch(ummp_tls_t *t, size_t size, void **out, size_t n);
 void  *ummp_core_memalign(ummp_tls_t *t, size_t align, size_t size);
 /* Never waits (signal re-entry): tries each committed region once. */
 void  *ummp_core_malloc_nowait(ummp_tls_t *t, size_t size);
-/* Account `bytes` freed into region r; purges it when over its threshold. */
+/* Account `bytes` freed into region r (purged later, see arena.c). */
 void   ummp_note_freed(ummp_tls_t *t, ummp_region_t *r, size_t bytes);
+/* Called by every slow path: now and then, purges a region whose freed
+ * memory has waited long enough. Must be called outside any section. */
+void   ummp_tick(ummp_tls_t *t);
 /* Purge every committed region now (malloc_trim); returns bytes purged. */
 size_t ummp_purge_all(void);
 /* The contention callback installed in every region. */

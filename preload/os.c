@@ -11,6 +11,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 void *ummp_os_reserve(size_t len) {
@@ -55,6 +56,12 @@ long ummp_os_read(int fd, void *buf, size_t len) {
 }
 void ummp_os_close(int fd) { syscall(SYS_close, fd); }
 void ummp_os_yield(void) { syscall(SYS_sched_yield); }
+
+uint64_t ummp_os_now_ms(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0) return 1;
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u + 1u;
+}
 int ummp_os_getpid(void) { return (int)syscall(SYS_getpid); }
 
 size_t ummp_os_rss(void) {

@@ -25,6 +25,8 @@ int    ummp_os_open_read(const char *path);
 long   ummp_os_read(int fd, void *buf, size_t len);
 void   ummp_os_close(int fd);
 void   ummp_os_yield(void);
+/* Monotonic milliseconds (coarse clock through the vDSO: no system call), >= 1. */
+uint64_t ummp_os_now_ms(void);
 int    ummp_os_getpid(void);
 /* Resident set size in bytes, from /proc/self/statm (0 if unknown). */
 size_t ummp_os_rss(void);

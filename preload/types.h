@@ -53,7 +53,8 @@ typedef struct ummp_tls {
   uint32_t  shared_depth;                  /* nesting of fork-gate sections counted in the shared counter (no slot) */
   struct ummp_slot *slot;                  /* fork-gate slot owned by this thread, NULL when none */
   uint64_t  misses;                        /* mallocs that took the slow path */
-  uint64_t  slow_ops;                      /* slow-path frees into the core (drives the delayed purge) */
+  uint64_t  slow_ops;                      /* slow-path calls (the purge clock is read every UMMP_TICK of them) */
+  uint64_t  now_ms;                        /* last clock reading of this thread (ms) */
 } ummp_tls_t;
 
 /* ---- fork gate (fork.c) ---------------------------------------------------- */
@@ -69,9 +70,10 @@ typedef struct ummp_slot {
 typedef struct ummp_region {
   umm_t    *u;                             /* the core instance (at the region's start); NULL until committed */
   size_t    dirty;                         /* bytes freed into the region since its last purge (relaxed atomic) */
-  size_t    purge_min;                     /* dirty bytes that trigger a purge walk; grows with the chunks the last walk saw */
+  uint64_t  dirty_since;                   /* ms clock when dirty last became non-zero (0: not yet known) */
+  size_t    walk_cost;                     /* 16 bytes per chunk the last purge walk visited: less dirt is not worth a walk */
   int       purging;                       /* 1 while a thread purges the region (CAS) */
-  char      pad[36];                       /* one cache line per region */
+  char      pad[28];                       /* one cache line per region */
 } ummp_region_t;
 
 /* ---- large blocks (large.c) -------------------------------------------------
@@ -87,7 +89,7 @@ typedef struct ummp_large_hdr {
 typedef struct ummp_config {
   size_t    arena_size;                    /* UMM_ARENA_SIZE: bytes to reserve (default 64 GiB) */
   size_t    large_threshold;               /* UMM_LARGE: requests above this get their own mapping (0 = automatic) */
-  size_t    purge_bytes;                   /* UMM_PURGE: freed bytes per region before a purge walk (0 = never purge) */
+  long      purge_delay_ms;                /* UMM_PURGE_DELAY: ms freed memory waits before it is returned (-1 never; default 1000) */
   int       stats;                         /* UMM_STATS: 1 prints a summary to stderr at exit */
   int       cache;                         /* UMM_CACHE: 0 disables the thread caches (default 1) */
 } ummp_config_t;
@@ -114,6 +116,7 @@ typedef struct ummp_global {
   uint32_t  rr;                            /* round-robin counter for home regions (atomic) */
   int       commit_lock;                   /* spin lock held only while committing regions (rare) */
   size_t    large_threshold;               /* effective large-block threshold */
+  long      purge_delay_ms;                /* effective purge delay (-1: never purge) */
   size_t    page;                          /* page size */
   uint16_t  limit[UMMP_NBINS];             /* cache capacity per bin */
   uint16_t  batch[UMMP_NBINS];             /* blocks per refill / flush per bin */
