@@ -73,15 +73,14 @@ int umm_check(umm_t *u) {
     }
   }
   FAIL(indexed != nfree);
-  /* The deferred stack: in-use chunks, as many as counted. */
+  /* The deferred stack: in-use chunks marked DEFERRED, as many as counted. */
   size_t nstack = 0;
   for (umm_block_t *d = __atomic_load_n(&u->deferred, __ATOMIC_RELAXED); d; d = d->next) {
     if (!in_region(u, d) || nstack > nchunks) { FAIL(1); break; }
     uint64_t h = hdr_peek(d);
-    FAIL(!hdr_is_used(h));
+    FAIL(!hdr_is_used(h) || !hdr_is_deferred(h));
     nstack++;
   }
-  /* A chunk freed while busy is on the stack unmarked: marked <= stacked. */
-  FAIL(ndeferred > nstack || nstack != __atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED));
+  FAIL(nstack != ndeferred || nstack != __atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED));
   return bad;
 }

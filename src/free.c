@@ -18,23 +18,17 @@ void umm_free_batch(umm_t *u, void **ptrs, size_t n) {
   UMM_CHECK_QUIET(u);
 }
 
-/* Lock-free: push the chunk on the deferred stack (CAS). When its lock is
- * free it is first marked DEFERRED (walkers then report it as such, and a
- * second free of it is caught); when busy (a neighbour, a walker, or the very
- * thread this signal handler interrupted holds it) the mark is skipped: the
- * stack alone carries the free, never a wait. */
+/* Lock-free: mark the chunk DEFERRED with a CAS that keeps the rest of the
+ * word (so it works while a neighbour, a walker or the very thread this
+ * signal handler interrupted holds the chunk's lock; see heap.c) and push it
+ * on the deferred stack. */
 void umm_free_nowait(umm_t *u, void *p) {
   if (!p) return;
   umm_block_t *c = ummi_validate(u, p, FREE_MSG);
-  uint64_t h;
-  if (chunk_trylock(c, &h)) {
-    if (ummi_unlikely(hdr_is_free(h) || hdr_is_deferred(h))) { chunk_unlock_store(c, h); ummi_fatal(FREE_MSG[1], p); }
-    chunk_unlock_store(c, h | HDR_DEFERRED);
-  } else {
-    ummi_contended(u);
-    h = hdr_peek(c);
+  uint64_t h = __atomic_load_n(&c->hdr, __ATOMIC_RELAXED);
+  do {
     if (ummi_unlikely(hdr_is_free(h) || hdr_is_deferred(h))) ummi_fatal(FREE_MSG[1], p);
-  }
+  } while (!__atomic_compare_exchange_n(&c->hdr, &h, h | HDR_DEFERRED, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
   umm_block_t *head = __atomic_load_n(&u->deferred, __ATOMIC_RELAXED);
   do {
     c->next = head;

@@ -7,11 +7,14 @@
  * Nothing else is a lock: no region-wide mutex, no OS primitive.
  *
  * What guards what.
- *   - A chunk's header word (size, flags, CHECK, TAGS) changes only under
- *     that chunk's lock, umm_free_nowait's DEFERRED mark included (it is
- *     set through a try-lock, and skipped when the chunk is busy). So the
- *     holder knows the word, and unlocking is a plain release store of its
- *     final value: no read-modify-write.
+ *   - A chunk's header word (size, IN_USE, PREV_FREE, CHECK, TAGS) changes
+ *     only under that chunk's lock. Single exception: umm_free_nowait sets
+ *     DEFERRED on an in-use chunk with a CAS that keeps the rest of the word,
+ *     whoever holds the lock (it must never wait). Therefore a lock holder
+ *     unlocks an in-use chunk that is not its own (a neighbour, a walked
+ *     chunk) with an atomic read-modify-write (chunk_unlock,
+ *     chunk_unlock_update); free chunks, new chunks and the caller's own
+ *     block are unlocked with a plain release store of the final header.
  *   - The footer of a free chunk F (its last 8 bytes: a pointer to F) is
  *     written under F's lock AND the lock of F's successor, and read only
  *     under the successor's lock when its PREV_FREE bit is set. So while you
@@ -131,7 +134,6 @@ static inline __attribute__((always_inline)) size_t carve_locked(umm_t *u, locks
   size_t k = total / g < n ? total / g : n;
   size_t rest = total - k * g;
   UMM_ASSERT(k >= 1 && hdr_is_free(hF));
-  ummi_bin_unlink_locked(u, b, F);
   for (size_t i = 1; i < k; i++) {                  /* not reachable until F is released */
     umm_block_t *a = chunk_at(F, i * g);
     size_t ga = (i == k - 1 && rest < MIN_G) ? g + rest : g;
@@ -144,11 +146,15 @@ static inline __attribute__((always_inline)) size_t carve_locked(umm_t *u, locks
     umm_block_t *R = chunk_at(F, k * g);
     __atomic_store_n(&R->hdr, hdr_make(R, rest, HDR_LOCK, 0), __ATOMIC_RELAXED);
     *chunk_footer(R, rest) = R;                   /* S keeps PREV_FREE; its footer now names R */
+    /* Link R before unlinking F, so the free space never vanishes from the
+     * index: a nowait search meanwhile finds it locked (EAGAIN), not absent. */
     ummi_bin_link_locked(u, ummi_bin_of(rest), R);
+    ummi_bin_unlink_locked(u, b, F);
     ls_unlock_bins(u, ls);
     chunk_unlock_store(R, hdr_peek(R));
     chunk_unlock(S);
   } else {
+    ummi_bin_unlink_locked(u, b, F);
     ls_unlock_bins(u, ls);
     chunk_unlock_update(S, HDR_PREV_FREE, 0);      /* predecessor now in use */
   }
@@ -256,13 +262,16 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
   unsigned bm = ummi_bin_of(m);
   if (!ls_bin(u, &ls, bm)) return ls_fail(u, &ls);
 
-  /* Every lock held: now write. */
-  if (P) ummi_bin_unlink_locked(u, ummi_bin_of(hdr_size(hP)), P);
-  if (merge_next) ummi_bin_unlink_locked(u, ummi_bin_of(hdr_size(hS)), S);
+  /* Every lock held: now write. The merged chunk is linked before S leaves
+   * the index, and P stays linked when its bin does not change, so the free
+   * space stays visible to nowait searches (as locked) throughout. */
+  unsigned bp = P ? ummi_bin_of(hdr_size(hP)) : bm;
+  if (P && bp != bm) ummi_bin_unlink_locked(u, bp, P);
   uint64_t prevbit = (P ? hP : hC) & HDR_PREV_FREE;
   __atomic_store_n(&M->hdr, hdr_make(M, m, HDR_LOCK | prevbit, 0), __ATOMIC_RELAXED);
   *chunk_footer(M, m) = M;
-  ummi_bin_link_locked(u, bm, M);
+  if (!P || bp != bm) ummi_bin_link_locked(u, bm, M);
+  if (merge_next) ummi_bin_unlink_locked(u, ummi_bin_of(hdr_size(hS)), S);
   /* Absorbed headers become "dead" (unlocked, recognisable): a later free of
    * that address reports a double free instead of waiting on a stale lock. */
   if (P) __atomic_store_n(&C->hdr, hdr_dead(C), __ATOMIC_RELAXED);

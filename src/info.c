@@ -17,8 +17,10 @@ void umm_set_tags(umm_t *u, void *p, uint32_t tags) {
 }
 
 int umm_owns(umm_t *u, const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if ((a & (G - 1)) != 0 || a - UMM_HEADER_SIZE < (uintptr_t)u->first || a - UMM_HEADER_SIZE >= (uintptr_t)u->end)
+    return 0;
   umm_block_t *c = chunk_of(p);
-  if (((uintptr_t)p & (G - 1)) != 0 || (char *)c < u->first || c >= u->end) return 0;
   uint64_t h = hdr_peek(c);
   size_t g = hdr_size(h);
   if (!hdr_check_ok(c, h) || !hdr_is_used(h) || g < MIN_G || (size_t)((char *)u->end - (char *)c) < g * G)

@@ -96,18 +96,21 @@ static inline int chunk_trylock(umm_block_t *c, uint64_t *seen) {
   }
   return 0;
 }
-/* Unlocking is a plain release store: while a chunk's lock is held nobody
- * else writes its header word (umm_free_nowait marks DEFERRED only through
- * a try-lock too), so the holder knows the word and no read-modify-write is
- * needed. */
+/* Unlock a chunk whose header nobody else may change meanwhile (it is free,
+ * newly made, or the caller's own block): a plain release store of its final
+ * header. */
 static inline void chunk_unlock_store(umm_block_t *c, uint64_t h) {
   __atomic_store_n(&c->hdr, h & ~HDR_LOCK, __ATOMIC_RELEASE);
 }
-/* Clear `clear`, set `set`, unlock. */
+/* Unlock an in-use chunk that is not the caller's (a neighbour, a walked
+ * chunk): umm_free_nowait may set its DEFERRED bit meanwhile, so clear
+ * `clear`, set `set` and drop the lock in one atomic read-modify-write. */
 static inline void chunk_unlock_update(umm_block_t *c, uint64_t clear, uint64_t set) {
-  chunk_unlock_store(c, (__atomic_load_n(&c->hdr, __ATOMIC_RELAXED) & ~clear) | set);
+  uint64_t h = __atomic_load_n(&c->hdr, __ATOMIC_RELAXED);
+  while (!__atomic_compare_exchange_n(&c->hdr, &h, ((h & ~(clear | HDR_LOCK)) | set), 1,
+                                      __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {}
 }
-static inline void chunk_unlock(umm_block_t *c) { chunk_unlock_update(c, 0, 0); }
+static inline void chunk_unlock(umm_block_t *c) { __atomic_fetch_and(&c->hdr, ~HDR_LOCK, __ATOMIC_RELEASE); }
 
 /* ---- fatal errors and asserts --------------------------------------------- */
 /* init.c */
@@ -159,9 +162,10 @@ int      ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out);
 /* Validate a pointer given to free/realloc (msg[0]: invalid pointer message,
  * msg[1]: double free message); fatal if bad, else its chunk. No lock. */
 static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *const msg[2]) {
-  umm_block_t *c = chunk_of(p);
-  if (ummi_unlikely(((uintptr_t)p & (G - 1)) != 0 || (char *)c < u->first || c >= u->end))
+  uintptr_t a = (uintptr_t)p - UMM_HEADER_SIZE;    /* integer compare: p may be anything */
+  if (ummi_unlikely((a & (G - 1)) != UMM_HEADER_SIZE || a < (uintptr_t)u->first || a >= (uintptr_t)u->end))
     ummi_fatal(msg[0], p);
+  umm_block_t *c = chunk_of(p);
   uint64_t h = hdr_peek(c);
   size_t g = hdr_size(h);
   if (ummi_unlikely(h == hdr_dead(c)))
