@@ -40,6 +40,7 @@ warnings:
 
 -include tests/tests.mk
 -include bench/bench.mk
+-include bench/suite.mk
 -include tools/tools.mk
 -include preload/preload.mk
 

@@ -911,12 +911,13 @@ static void test_owns(void) {
 /* ---- fatal errors (in children) --------------------------------------------------------------- */
 typedef enum {
   F_INTERIOR0, F_INTERIOR_FF, F_UNALIGNED, F_OUTSIDE, F_OTHER_REGION, F_DOUBLE, F_DOUBLE_MERGED,
-  F_FREE_AFTER_NOWAIT, F_FREE_AFTER_DRAINED, F_NOWAIT_TWICE, F_BATCH_DOUBLE, F_COUNT
+  F_FREE_AFTER_NOWAIT, F_FREE_AFTER_DRAINED, F_NOWAIT_TWICE, F_BATCH_DOUBLE, F_BEFORE_FIRST, F_HOLE, F_COUNT
 } fatal_case_t;
 static const char *fatal_names[F_COUNT] = {
   "free(interior, zero payload)", "free(interior, 0xff payload)", "free(unaligned)", "free(outside)",
   "free(block of another region)", "double free", "double free after merge", "free after free_nowait",
-  "free after free_nowait + drain", "free_nowait twice + drain", "free_batch with a duplicate" };
+  "free after free_nowait + drain", "free_nowait twice + drain", "free_batch with a duplicate",
+  "free(16 bytes before the first block)", "free(hole between two walked chunks)" };
 
 static void expect_ptr(const void *p) { fprintf(stderr, "expect ptr=%p\n", p); fflush(stderr); }
 static void fatal_child(void *arg) {
@@ -942,6 +943,21 @@ static void fatal_child(void *arg) {
   case F_FREE_AFTER_DRAINED: umm_free_nowait(u, b); umm_drain(u); expect_ptr(b); umm_free(u, b); break;
   case F_NOWAIT_TWICE:  expect_ptr(b); umm_free_nowait(u, b); umm_free_nowait(u, b); umm_drain(u); break;
   case F_BATCH_DOUBLE:  { void *v[3] = { a, b, a }; expect_ptr(a); umm_free_batch(u, v, 3); break; }
+  case F_BEFORE_FIRST:  { check_chunks_t cc = { 0 }; check_collect(u, &cc);
+                          char *q = (char *)cc.c[0].ptr - 16; expect_ptr(q); umm_free(u, q); break; }
+  case F_HOLE: {        /* a region larger than one chunk: the walk skips a one-granule piece */
+    size_t big = 40u << 20;
+    char *sp = malloc(big);
+    umm_t *ub = umm_init(sp, big);
+    check_chunks_t cc = { 0 };
+    check_collect(ub, &cc);
+    for (size_t i = 0; i + 1 < cc.n; i++) {
+      char *end = (char *)cc.c[i].ptr + cc.c[i].size + UMM_HEADER_SIZE;
+      if ((char *)cc.c[i + 1].ptr == end + UMM_GRANULE) { expect_ptr(end); umm_free(ub, end); }
+    }
+    fprintf(stderr, "no hole found\n");
+    break;
+  }
   default: break;
   }
   fprintf(stderr, "survived\n");
@@ -992,6 +1008,17 @@ static void test_large(void) {
   r_open(&r, bytes, 0);
   CHECK(r.init.chunks >= 4);
   CHECK_EQ(r.init.largest_free, UMM_MAX_CHUNK);
+  /* whatever sits between two walked chunks is not a block */
+  {
+    check_chunks_t cc = { 0 };
+    check_collect(r.u, &cc);
+    for (size_t i = 0; i + 1 < cc.n; i++) {
+      char *end = (char *)cc.c[i].ptr + cc.c[i].size + UMM_HEADER_SIZE;
+      if ((char *)cc.c[i + 1].ptr != end) { CHECK(!umm_owns(r.u, end)); CHECK(!umm_owns(r.u, end - 16)); }
+    }
+    if (cc.n) CHECK(!umm_owns(r.u, (char *)cc.c[0].ptr - 16));
+    check_chunks_free(&cc);
+  }
   /* three maximum blocks, the fourth does not fit */
   blk_t m[3];
   for (int i = 0; i < 3; i++) {

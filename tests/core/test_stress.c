@@ -22,7 +22,11 @@
  * a walk shows must carry our tag marker (something a thread allocated).
  *
  * At the end everything is verified, freed and drained: umm_check == 0 and
- * the region is back to its initial stats. Built with UMM_DEBUG=1. */
+ * the region is back to its initial stats. Built with UMM_DEBUG=1.
+ *
+ * Before that, two short focused phases: ping-pong (no allocation may fail
+ * with ENOMEM while the region is almost empty) and the deferred counter
+ * (stats.deferred must stay sane while other threads push and drain). */
 #include "../check.h"
 
 #include <pthread.h>
@@ -282,6 +286,7 @@ static void *walker_main(void *arg) {
       umm_get_stats(U, &st);
       CHECK(st.chunks >= st.free_chunks);
       CHECK_EQ(st.bytes_total, init.bytes_total);
+      CHECK_MSG(st.deferred <= st.bytes_total / UMM_GRANULE, "stats: %zu deferred frees (more than chunks can exist)", st.deferred);
     }
   }
   return NULL;
@@ -335,6 +340,57 @@ static void pingpong(char *space, size_t bytes, int nthreads, size_t iters) {
     CHECK_MSG(t[i].enomem == 0, "ping-pong thread %d (%s calls): %llu spurious ENOMEM with the region almost empty",
               i, (i & 1) ? "nowait" : "waiting", t[i].enomem);
   }
+}
+
+/* ---- phase 2: the deferred counter under concurrent pushes and drains --------------
+ * One thread allocates bursts of blocks and frees them with umm_free_nowait;
+ * another drains and reads umm_get_stats. stats.deferred counts frees waiting
+ * on the list: it can never exceed the number of chunks the region can hold
+ * (a transient underflow of an unsigned counter shows as ~SIZE_MAX). */
+static volatile int g_pusher_done, g_pusher_stop;
+static void *pusher_main(void *arg) {
+  (void)arg;
+  void *p[64];
+  while (!__atomic_load_n(&g_pusher_stop, __ATOMIC_ACQUIRE)) {
+    for (int i = 0; i < 64; i++) p[i] = umm_malloc(U, 32, TAG(0));
+    for (int i = 0; i < 64; i++) if (p[i]) umm_free_nowait(U, p[i]);
+  }
+  __atomic_store_n(&g_pusher_done, 1, __ATOMIC_RELEASE);
+  return NULL;
+}
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+static void deferred_counter(char *space, size_t bytes, double seconds) {
+  U = umm_init(space, bytes);
+  CHECK(U != NULL);
+  if (!U) return;
+  umm_stats_t init;
+  umm_get_stats(U, &init);
+  g_pusher_done = 0;
+  g_pusher_stop = 0;
+  pthread_t t;
+  pthread_create(&t, NULL, pusher_main, NULL);
+  double end = now_s() + seconds;
+  unsigned long long polls = 0, bad = 0;
+  size_t worst = 0, bound = bytes / (2 * UMM_GRANULE);
+  while (!__atomic_load_n(&g_pusher_done, __ATOMIC_ACQUIRE)) {
+    umm_drain(U);
+    umm_stats_t st;
+    umm_get_stats(U, &st);
+    polls++;
+    if (st.deferred > bound) { bad++; if (st.deferred > worst) worst = st.deferred; }
+    if ((polls & 255) == 0 && now_s() > end) __atomic_store_n(&g_pusher_stop, 1, __ATOMIC_RELEASE);
+  }
+  pthread_join(t, NULL);
+  umm_drain(U);
+  printf("deferred counter: %llu polls, %llu impossible values (largest %zu)\n", polls, bad, worst);
+  CHECK_MSG(bad == 0, "umm_get_stats reported deferred = %zu (> %zu possible chunks) %llu times of %llu while "
+            "another thread pushed with umm_free_nowait", worst, bound, bad, polls);
+  CHECK_EQ(umm_check(U), 0);
+  check_back_to_initial(U, &init);
 }
 
 static void backoff_yield(umm_t *u, void *arg) {
@@ -461,6 +517,7 @@ int main(int argc, char **argv) {
   char *space = malloc(bytes);
   if (!space) { perror("malloc"); return 2; }
   pingpong(space, bytes, nthreads < 2 ? 2 : nthreads, ops / 2);
+  deferred_counter(space, bytes, 1.0);
   if (backoff != 0) run_stress(space, bytes, nthreads, ops, seed, walker, 1);
   if (backoff != 1) run_stress(space, bytes, nthreads, ops, seed + 1, walker, 0);
   alarm(0);
