@@ -100,7 +100,10 @@ static inline void push(ummp_tls_t *t, unsigned g, void *p) {
 static void *malloc_reentrant(ummp_tls_t *t, size_t n) {
   if (__atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE) != UMMP_S_READY) { errno = ENOMEM; return NULL; }
   unsigned a = ummp_enter(t);
-  void *p = n > ummp_g.large_threshold ? ummp_large_alloc(n, 16) : ummp_core_malloc_nowait(t, n);
+  void *p = n > ummp_g.large_threshold ? NULL : ummp_core_malloc_nowait(t, n);
+  /* every region busy (the interrupted code holds a lock) or full: a
+   * mapping of its own never waits either */
+  if (!p) p = ummp_large_alloc(n, 16);
   ummp_leave(t, a);
   return p;
 }
