@@ -79,6 +79,14 @@ __attribute__((unused)) static int pt_child(void (*fn)(void *), void *arg, char 
   return WIFSIGNALED(st) ? WTERMSIG(st) : 0;
 }
 
+/* Resident set size in KiB (/proc/self/statm). */
+__attribute__((unused)) static size_t ummp_rss_kb(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long size = 0, res = 0;
+  if (f) { if (fscanf(f, "%lu %lu", &size, &res) != 2) res = 0; fclose(f); }
+  return (size_t)res * ((size_t)sysconf(_SC_PAGESIZE) / 1024);
+}
+
 /* 1 when the umm preload serves this process's malloc. */
 extern size_t umm_usable_size(const void *p) __attribute__((weak));
 static inline int pt_preloaded(void) { return umm_usable_size != NULL; }
