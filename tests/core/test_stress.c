@@ -63,6 +63,7 @@ typedef struct worker {
   size_t    ops;
   void     *slot[NSLOT];
   int       done;
+  unsigned  pushed;                        /* umm_free_nowait calls since the last drain we waited for */
   unsigned long long n_alloc, n_free, n_realloc, n_swap, n_recv, n_eagain, n_skip, n_enomem, n_batch;
 } worker_t;
 
@@ -148,10 +149,24 @@ static void *alloc_block(worker_t *w, size_t size) {
     return NULL;
   }
 }
+/* Deferred frees stay in use until some waiting call drains them. So that
+ * the region cannot fill up with them (which would make ENOMEM legitimate),
+ * a thread that pushed DEFER_BATCH of them waits (outside the allocator) until
+ * the main thread completed a drain that started after its pushes. */
+#define DEFER_BATCH 128
+static unsigned long long g_drain_epoch;
 static void free_block(worker_t *w, void *p) {
   take_block(p, "free");
-  if (w->nowait || check_below(&w->rng, 5) == 0) umm_free_nowait(U, p);
-  else umm_free(U, p);
+  if (w->nowait || check_below(&w->rng, 5) == 0) {
+    umm_free_nowait(U, p);
+    if (++w->pushed >= DEFER_BATCH) {
+      unsigned long long target = __atomic_load_n(&g_drain_epoch, __ATOMIC_ACQUIRE) + 2;
+      while (__atomic_load_n(&g_drain_epoch, __ATOMIC_ACQUIRE) < target) sched_yield();
+      w->pushed = 0;
+    }
+  } else {
+    umm_free(U, p);
+  }
   w->n_free++;
 }
 
@@ -297,13 +312,15 @@ static void *walker_main(void *arg) {
  * most 8 live per thread): the region stays almost empty (one big free
  * chunk), so no allocation may fail with ENOMEM, whatever the other threads
  * are doing to that chunk at the same moment. Even-numbered threads allocate
- * with umm_malloc, odd ones with umm_malloc_nowait (EAGAIN allowed). */
+ * with umm_malloc (and grow every other block with umm_realloc), odd ones
+ * with umm_malloc_nowait (EAGAIN allowed). */
 typedef struct pp { int id; size_t iters; unsigned long long enomem, eagain, ok; } pp_t;
 static void *pingpong_main(void *arg) {
   pp_t *t = arg;
   uint64_t rng = (uint64_t)t->id * 77u + 1u;
   void *held[8] = { 0 };
   for (size_t i = 0; i < t->iters; i++) {
+    if ((i & 1023) == 0) __atomic_add_fetch(&g_progress, 1, __ATOMIC_RELAXED);
     size_t k = i & 7, s = 16 + check_below(&rng, 200);
     if (held[k]) {
       umm_free(U, held[k]);
@@ -311,6 +328,11 @@ static void *pingpong_main(void *arg) {
     }
     errno = 0;
     void *p = (t->id & 1) ? umm_malloc_nowait(U, s, TAG(t->id)) : umm_malloc(U, s, TAG(t->id));
+    if (p && !(t->id & 1) && (i & 1)) {      /* grow it, in place when its successor is free */
+      void *q = umm_realloc(U, p, s + 100 + check_below(&rng, 400));
+      if (q) p = q;
+      else { umm_free(U, p); p = NULL; }
+    }
     if (p) { t->ok++; held[k] = p; memset(p, t->id, s); continue; }
     if (errno == EAGAIN && (t->id & 1)) t->eagain++;
     else t->enomem++;
@@ -381,6 +403,7 @@ static void deferred_counter(char *space, size_t bytes, double seconds) {
     umm_stats_t st;
     umm_get_stats(U, &st);
     polls++;
+    if ((polls & 1023) == 0) __atomic_add_fetch(&g_progress, 1, __ATOMIC_RELAXED);
     if (st.deferred > bound) { bad++; if (st.deferred > worst) worst = st.deferred; }
     if ((polls & 255) == 0 && now_s() > end) __atomic_store_n(&g_pusher_stop, 1, __ATOMIC_RELEASE);
   }
@@ -449,7 +472,8 @@ static void run_stress(char *space, size_t bytes, int nthreads, size_t ops, uint
     for (int i = 0; i < nthreads; i++) if (!__atomic_load_n(&w[i].done, __ATOMIC_ACQUIRE)) running++;
     if (!running) break;
     umm_drain(U);
-    struct timespec ts = { 0, 200000 };
+    __atomic_add_fetch(&g_drain_epoch, 1, __ATOMIC_RELEASE);
+    struct timespec ts = { 0, 100000 };
     nanosleep(&ts, NULL);
   }
   for (int i = 0; i < nthreads; i++) pthread_join(w[i].th, NULL);
