@@ -388,6 +388,24 @@ static inline unsigned long check_coalesced(umm_t *u) {
   return check_failures() - before;
 }
 
+/* Whether some free chunk (quiet region) has room for `size` bytes at an
+ * `align`-aligned address, with generous margins (64 bytes before, for a
+ * front remainder, and 64 after): if so, umm_memalign must not fail. */
+static inline int check_aligned_fit(umm_t *u, size_t align, size_t size) {
+  check_chunks_t cc = { 0 };
+  int fit = 0;
+  if (align < UMM_ALIGNMENT) align = UMM_ALIGNMENT;
+  check_collect(u, &cc);
+  for (size_t i = 0; i < cc.n && !fit; i++) {
+    if (cc.c[i].in_use) continue;
+    uintptr_t lo = (uintptr_t)cc.c[i].ptr, hi = lo + cc.c[i].size;
+    uintptr_t a = (lo + 64 + align - 1) & ~(uintptr_t)(align - 1);
+    if (a > lo && a < hi && size <= hi - a && hi - a - size >= 64) fit = 1;
+  }
+  check_chunks_free(&cc);
+  return fit;
+}
+
 /* Fully freed region vs its stats right after umm_init: identical when the
  * space fits one chunk; else the same bytes (free bytes + headers) and fully
  * coalesced. */

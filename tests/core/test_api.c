@@ -1060,6 +1060,43 @@ static void test_large(void) {
   umm_free(r.u, a1); umm_free(r.u, a2);
   check_back_to_initial(r.u, &r.init);
 
+  /* memalign must succeed whenever an aligned spot fits in a free chunk,
+   * also when size + alignment exceed what one chunk can hold. An aligned
+   * space makes the spots predictable. */
+  {
+    region_t ra;
+    ra.raw = aligned_alloc(UMM_MAX_ALIGN, bytes);
+    ra.space = ra.raw; ra.bytes = bytes;
+    ra.u = umm_init(ra.space, bytes);
+    CHECK(ra.u != NULL);
+    memset(&ra.lay, 0, sizeof ra.lay);
+    check_region(ra.u, ra.space, ra.bytes, &ra.lay, &ra.init);
+    static const size_t cases[][2] = {
+      { UMM_MAX_ALIGN, 16u << 20 }, { UMM_MAX_ALIGN, 12u << 20 }, { (size_t)1 << 20, 31u << 20 },
+      { (size_t)1 << 20, 30u << 20 }, { 64, UMM_MAX_CHUNK - 256 }, { 4096, UMM_MAX_CHUNK - 16384 },
+      { (size_t)1 << 22, 28u << 20 } };
+    for (size_t i = 0; ra.u && i < sizeof cases / sizeof cases[0]; i++) {
+      size_t al = cases[i][0], sz = cases[i][1];
+      int fit = check_aligned_fit(ra.u, al, sz);
+      errno = 0;
+      char *q = umm_memalign(ra.u, al, sz, 5);
+      int e = errno;
+      printf("memalign(%zu, %zu) in an aligned 100 MiB space: %s (a spot %s)\n", al, sz, q ? "ok" : "NULL",
+             fit ? "exists" : "does not exist");
+      if (fit) CHECK_MSG(q != NULL, "memalign(%zu, %zu): NULL errno %d although a free chunk has an aligned spot for it", al, sz, e);
+      if (q) {
+        CHECK(aligned(q, al));
+        CHECK(umm_usable_size(q) >= sz);
+        CHECK_EQ(umm_tags(q), 5);
+        q[0] = 1; q[sz - 1] = 2;
+        STEP(&ra);
+        umm_free(ra.u, q);
+      }
+      check_back_to_initial(ra.u, &ra.init);
+    }
+    free(ra.raw);
+  }
+
   /* realloc across the sizes */
   blk_t b;
   took(&r, &b, umm_malloc(r.u, 1024, 3), 1024, 3, 3);
