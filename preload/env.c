@@ -3,7 +3,9 @@
  * (the allocator can be called by ld.so before libc's initialiser runs).
  *
  *   UMM_ARENA_SIZE  bytes of address space to reserve ("64G" default; K/M/G/T)
- *   UMM_STATS       1: print a summary on stderr at exit
+ *   UMM_STATS       1: print a summary on stderr at exit (through a duplicate
+ *                   of fd 2 taken at start-up, numbered >= 1000, close-on-exec,
+ *                   since programs such as coreutils close stderr before exit)
  *   UMM_LARGE       requests above this many bytes get their own mapping
  *   UMM_PURGE_DELAY ms before freed memory is returned to the OS (default 1000;
  *                   0: at the next check; -1 or "never": never)

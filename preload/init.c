@@ -58,6 +58,7 @@ static UMMP_NOINLINE int init_slow(void) {
     t->initing = 1;
     ummp_env_read(&ummp_g.cfg);
     ummp_g.page = ummp_os_pagesize();
+    ummp_g.cfg.stats_fd = ummp_g.cfg.stats ? ummp_os_dup_high(2, 1000) : 2;
     ummp_g.purge_delay_ms = ummp_g.cfg.purge_delay_ms;
     ummp_g.secret = ummp_os_random();
     limits_init();
@@ -142,7 +143,7 @@ __attribute__((destructor)) static void ummp_dtor(void) {
   int err = errno;
   uint32_t hd = ummp_hold(t);
   unsigned a = ummp_enter(t);
-  ummp_stats_print(2);
+  ummp_stats_print(ummp_g.cfg.stats_fd);
   ummp_leave(t, a);
   ummp_unhold(t, hd);
   errno = err;

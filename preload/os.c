@@ -55,6 +55,12 @@ long ummp_os_read(int fd, void *buf, size_t len) {
   return r;
 }
 void ummp_os_close(int fd) { syscall(SYS_close, fd); }
+int ummp_os_dup_high(int fd, int min) {
+  int err = errno;
+  long r = syscall(SYS_fcntl, fd, F_DUPFD_CLOEXEC, min);
+  errno = err;
+  return r < 0 ? fd : (int)r;
+}
 void ummp_os_yield(void) { syscall(SYS_sched_yield); }
 
 uint64_t ummp_os_now_ms(void) {

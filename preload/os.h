@@ -24,6 +24,8 @@ void   ummp_os_write(int fd, const char *buf, size_t len);
 int    ummp_os_open_read(const char *path);
 long   ummp_os_read(int fd, void *buf, size_t len);
 void   ummp_os_close(int fd);
+/* A close-on-exec duplicate of fd numbered >= min, or fd itself on failure. */
+int    ummp_os_dup_high(int fd, int min);
 void   ummp_os_yield(void);
 /* Monotonic milliseconds (coarse clock through the vDSO: no system call), >= 1. */
 uint64_t ummp_os_now_ms(void);

@@ -91,6 +91,7 @@ typedef struct ummp_config {
   size_t    large_threshold;               /* UMM_LARGE: requests above this get their own mapping (0 = automatic) */
   long      purge_delay_ms;                /* UMM_PURGE_DELAY: ms freed memory waits before it is returned (-1 never; default 1000) */
   int       stats;                         /* UMM_STATS: 1 prints a summary to stderr at exit */
+  int       stats_fd;                      /* where: a duplicate of stderr taken at start-up (programs close fd 2 before exit) */
   int       cache;                         /* UMM_CACHE: 0 disables the thread caches (default 1) */
 } ummp_config_t;
 

@@ -1,4 +1,4 @@
-# lib.sh - helpers for the preload test scripts (sourced).
+# lib.bash - helpers for the preload test scripts (sourced).
 B=${B:-build}
 SO=$(cd "$B" && pwd)/libumm_preload.so
 [ -f "$SO" ] || { echo "missing $SO (make first)"; exit 1; }

@@ -1,29 +1,28 @@
 /* signals.c - a signal storm: a helper thread sends SIGUSR1 to the main
- * thread as fast as it can while main mallocs, reallocs and frees with
+ * thread (and SIGUSR2, whose handler may interrupt SIGUSR1's) as fast as it can while main mallocs, reallocs and frees with
  * content checks; the handler mallocs, writes, checks and frees too, and
  * keeps one block across invocations (freed by a later one). Neither side
  * may deadlock or see corrupted memory. */
 #include "ptest.h"
 #include <pthread.h>
 #include <sys/syscall.h>
+#include <time.h>
 
 static volatile sig_atomic_t stop;
 static long handled, handler_null, handler_bad;
 static void *kept;                                 /* block: [size_t n][pattern] */
 static uint64_t hseed = 99;
 
-static int depth;                                   /* nesting (SA_NODEFER), bounded to spare the stack */
 static void handler(int sig) {
   (void)sig;
-  if (depth >= 4) return;
-  depth++;
   int err = errno;
   size_t n = (size_t)(pt_rand(&hseed) % 3000);
   size_t *p = malloc(n + sizeof(size_t));
-  if (!p) { __atomic_fetch_add(&handler_null, 1, __ATOMIC_RELAXED); errno = err; depth--; return; }
+  if (!p) { __atomic_fetch_add(&handler_null, 1, __ATOMIC_RELAXED); errno = err; return; }
   p[0] = n;
   pt_fill(p + 1, n, 5);
-  /* handlers nest (SA_NODEFER): ownership of the kept block moves by exchange */
+  /* the SIGUSR2 handler can interrupt the SIGUSR1 one: ownership of the
+   * kept block moves by exchange */
   size_t *old = __atomic_exchange_n(&kept, p, __ATOMIC_ACQ_REL);
   if (old) {
     if (!pt_verify(old + 1, old[0], 5)) __atomic_fetch_add(&handler_bad, 1, __ATOMIC_RELAXED);
@@ -33,7 +32,6 @@ static void handler(int sig) {
   if (q) { if (((char *)q)[39]) __atomic_fetch_add(&handler_bad, 1, __ATOMIC_RELAXED); free(q); }
   __atomic_fetch_add(&handled, 1, __ATOMIC_RELAXED);
   errno = err;
-  depth--;
 }
 
 static pid_t main_tid;
@@ -41,6 +39,7 @@ static void *storm(void *arg) {
   (void)arg;
   while (!stop) {
     syscall(SYS_tgkill, getpid(), main_tid, SIGUSR1);
+    syscall(SYS_tgkill, getpid(), main_tid, SIGUSR2);
     for (volatile int i = 0; i < 200; i++) {}
   }
   return NULL;
@@ -53,8 +52,10 @@ int main(void) {
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART | SA_NODEFER;
+  sa.sa_flags = SA_RESTART;                          /* each blocks itself; USR2 nests in USR1 */
   sigaction(SIGUSR1, &sa, NULL);
+  sigaddset(&sa.sa_mask, SIGUSR1);                   /* ... but not the other way round */
+  sigaction(SIGUSR2, &sa, NULL);
   pthread_t t;
   pthread_create(&t, NULL, storm, NULL);
   enum { N = 256 };
@@ -62,7 +63,8 @@ int main(void) {
   size_t vn[N] = {0};
   uint64_t s = 1;
   long bad = 0;
-  for (long i = 0; i < 1000000; i++) {
+  time_t t0 = time(NULL);
+  for (long i = 0; i < 1000000 || (__atomic_load_n(&handled, __ATOMIC_RELAXED) < 20000 && time(NULL) - t0 < 20); i++) {
     unsigned k = (unsigned)(pt_rand(&s) % N);
     if (v[k]) {
       if (!pt_verify(v[k], vn[k], 7)) bad++;
