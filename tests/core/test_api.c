@@ -1065,7 +1065,7 @@ static void test_large(void) {
    * space makes the spots predictable. */
   {
     region_t ra;
-    ra.raw = aligned_alloc(UMM_MAX_ALIGN, bytes);
+    if (posix_memalign(&ra.raw, UMM_MAX_ALIGN, bytes) != 0) { perror("posix_memalign"); exit(2); }
     ra.space = ra.raw; ra.bytes = bytes;
     ra.u = umm_init(ra.space, bytes);
     CHECK(ra.u != NULL);
