@@ -136,7 +136,7 @@ static void *refill(ummp_tls_t *t, unsigned c) {
 
 static void *malloc_busy(ummp_tls_t *t, size_t n) {
   if (ummp_unlikely(ummp_ensure_init() != 0)) {
-    if (__atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE) == UMMP_S_FAILED && n) {
+    if (__atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE) == UMMP_S_FAILED) {
       /* no arena: every block becomes a mapping */
       unsigned a = ummp_enter(t);
       void *p = ummp_large_alloc(n, 16);

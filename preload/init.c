@@ -74,7 +74,12 @@ static UMMP_NOINLINE int init_slow(void) {
       if (th > autoth) th = autoth;
       if (th < UMMP_SMALL_MAX) th = UMMP_SMALL_MAX;
       ummp_g.large_threshold = th;
-      if (self_test() != 0) st = UMMP_S_FAILED;
+      if (self_test() != 0) {
+        static const char msg[] = "umm: preload: the core's header layout is not the one preload/types.h "
+                                  "decodes; every block becomes a mapping of its own\n";
+        ummp_os_write(2, msg, sizeof msg - 1);
+        st = UMMP_S_FAILED;
+      }
     }
     pthread_key_t key;
     if (pthread_key_create(&key, ummp_thread_exit) == 0) {

@@ -43,6 +43,14 @@ $(B)/tests/preload/%: tests/preload/%.cc | $(B)/tests/preload
 TESTS     += $(sort $(wildcard tests/preload/*.sh))
 TEST_DEPS += $(PRELOAD_SO) $(PRELOAD_TEST_BINS)
 
+# The warning gate covers the preload too (gcc and clang, warnings as errors).
+.PHONY: preload-warnings
+warnings: preload-warnings
+preload-warnings:
+	@for c in $(CC) $(CLANG); do for f in $(PRELOAD_SRC); do \
+	  $$c $(filter-out -g,$(PRELOAD_CFLAGS)) -Werror -c $$f -o /dev/null || exit 1; \
+	done; echo "preload warnings: $$c clean"; done
+
 .PHONY: demo preload-tests
 preload-tests: $(PRELOAD_SO) $(PRELOAD_TEST_BINS)
 	@B=$(B) tests/run-tests.sh $(sort $(wildcard tests/preload/*.sh))
