@@ -29,23 +29,23 @@ void umm_free_nowait(umm_t *u, void *p) {
   do {
     if (ummi_unlikely(hdr_is_free(h) || hdr_is_deferred(h))) ummi_fatal(FREE_MSG[1], p);
   } while (!__atomic_compare_exchange_n(&c->hdr, &h, h | HDR_DEFERRED, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  /* Count before the push and uncount after each merge: the count never
+   * drops below the number of chunks still waiting. */
+  __atomic_fetch_add(&u->deferred_count, 1, __ATOMIC_RELAXED);
   umm_block_t *head = __atomic_load_n(&u->deferred, __ATOMIC_RELAXED);
   do {
     c->next = head;
   } while (!__atomic_compare_exchange_n(&u->deferred, &head, c, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-  __atomic_fetch_add(&u->deferred_count, 1, __ATOMIC_RELAXED);
 }
 
 void ummi_drain(umm_t *u) {
   umm_block_t *c = __atomic_exchange_n(&u->deferred, NULL, __ATOMIC_ACQUIRE);
-  size_t n = 0;
   while (c) {
     umm_block_t *next = c->next;                    /* read before c stops being ours */
     ummi_free_chunk(u, c, 1, FREE_MSG);
+    __atomic_fetch_sub(&u->deferred_count, 1, __ATOMIC_RELAXED);
     c = next;
-    n++;
   }
-  if (n) __atomic_fetch_sub(&u->deferred_count, n, __ATOMIC_RELAXED);
 }
 
 void umm_drain(umm_t *u) {

@@ -322,22 +322,28 @@ int ummi_grow_locked(umm_t *u, umm_block_t *C, uint64_t *hC, size_t want) {
   if (!ls_bin(u, &ls, bs)) return ls_fail(u, &ls);
   umm_block_t *SS = chunk_at(S, hdr_size(hS));
   if (!ls_chunk(u, &ls, SS, &hSS)) return ls_fail(u, &ls);
+  /* Grow by at least MIN_G granules so the remainder's header never lands
+   * on S's bin links (S + 8 .. S + 24): R can then be linked before S is
+   * unlinked, and the free space never vanishes from the index. */
+  if (want < g + MIN_G) want = g + MIN_G;
   size_t total = g + hdr_size(hS), rest = total - want;
   if (rest < MIN_G) { want = total; rest = 0; }
   else if (!ls_bin(u, &ls, ummi_bin_of(rest))) return ls_fail(u, &ls);
 
-  ummi_bin_unlink_locked(u, bs, S);
   *hC = hdr_make(C, want, (*hC & (HDR_IN_USE | HDR_PREV_FREE | HDR_DEFERRED)) | HDR_LOCK, hdr_tags(*hC));
-  __atomic_store_n(&C->hdr, *hC, __ATOMIC_RELAXED);
   if (rest) {
     umm_block_t *R = chunk_at(C, want);
     __atomic_store_n(&R->hdr, hdr_make(R, rest, HDR_LOCK, 0), __ATOMIC_RELAXED);
     *chunk_footer(R, rest) = R;
     ummi_bin_link_locked(u, ummi_bin_of(rest), R);
+    ummi_bin_unlink_locked(u, bs, S);
+    __atomic_store_n(&C->hdr, *hC, __ATOMIC_RELAXED);
     ls_unlock_bins(u, &ls);
     chunk_unlock_store(R, hdr_peek(R));
     chunk_unlock(SS);
   } else {
+    ummi_bin_unlink_locked(u, bs, S);
+    __atomic_store_n(&C->hdr, *hC, __ATOMIC_RELAXED);
     __atomic_store_n(&S->hdr, hdr_dead(S), __ATOMIC_RELAXED);
     ls_unlock_bins(u, &ls);
     chunk_unlock_update(SS, HDR_PREV_FREE, 0);
