@@ -58,13 +58,14 @@ void ummp_flush_bin(ummp_tls_t *t, unsigned g, unsigned count) {
   void *blk[UMMP_BATCH_MAX * 2];
   if (count > UMMP_BATCH_MAX * 2) count = UMMP_BATCH_MAX * 2;
   unsigned n = 0;
+  ummp_room_sync(t, g);
   while (n < count && t->bin[g]) {
     void **b = t->bin[g];
     t->bin[g] = b[0];
     b[1] = NULL;                                    /* no longer cached */
     blk[n++] = b;
   }
-  t->room[g] = (uint16_t)(t->room[g] + n);
+  t->room[g] += n;
   if (!n) return;
   unsigned a = ummp_enter(t);
   size_t chunk = (size_t)g * UMM_GRANULE;
@@ -111,6 +112,7 @@ static void *malloc_reentrant(ummp_tls_t *t, size_t n) {
 static void *refill(ummp_tls_t *t, unsigned c) {
   void *out[UMMP_BATCH_MAX];
   unsigned want = ummp_g.batch[c];
+  ummp_room_sync(t, c);
   if (want > t->room[c] + 1u) want = (unsigned)t->room[c] + 1u;
   unsigned a = ummp_enter(t);
   size_t got = ummp_core_batch(t, (size_t)c * UMM_GRANULE - UMM_HEADER_SIZE, out, want);
@@ -122,6 +124,7 @@ static void *refill(ummp_tls_t *t, unsigned c) {
   /* out[] is in address order: push backwards so the lowest comes out first */
   for (size_t i = got - 1; i >= 1; i--) {
     unsigned g = gran_of_block(out[i]);
+    if (g <= UMMP_MAX_GRAN) ummp_room_sync(t, g);
     if (g <= UMMP_MAX_GRAN && t->room[g]) {
       push(t, g, out[i]);
     } else {                                         /* odd size or full bin: back to the core */
@@ -152,6 +155,7 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
     void **b = t->bin[c];
     if (b) {                                         /* filled since the fast path looked */
       t->bin[c] = b[0];
+      ummp_room_sync(t, c);
       t->room[c]++;
       b[1] = NULL;
       return b;
@@ -235,6 +239,7 @@ void ummp_free_slow(void *p) {
   uint32_t a = ummp_hold(t);
   unsigned g = gran_of_block(p);
   if (g <= UMMP_MAX_GRAN && t->state == UMMP_T_LIVE && ummp_g.cfg.cache) {
+    ummp_room_sync(t, g);
     if (!t->room[g]) ummp_flush_bin(t, g, ummp_g.batch[g]);
     push(t, g, p);
   } else {

@@ -126,12 +126,13 @@ void ummp_thread_exit(void *arg) {
   if (t->state != UMMP_T_LIVE) return;
   uint32_t hd = ummp_hold(t);
   ummp_flush_all(t);
-  for (unsigned g = 0; g < UMMP_NBINS; g++) t->room[g] = 0;
+  uint64_t hits = ummp_hits(t);
+  for (unsigned g = 0; g < UMMP_NBINS; g++) { t->room[g] = 0; t->pops[g] = t->seen[g] = 0; }
   t->state = UMMP_T_DEAD;
   (void)hd;
-  __atomic_fetch_add(&ummp_g.hits, t->hits, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&ummp_g.hits, hits, __ATOMIC_RELAXED);
   __atomic_fetch_add(&ummp_g.misses, t->misses, __ATOMIC_RELAXED);
-  t->hits = t->misses = 0;
+  t->misses = 0;
   ummp_slot_release(t);
   ummp_unhold(t, 0);                                 /* the cache stays unavailable */
 }

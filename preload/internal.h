@@ -58,6 +58,26 @@ full:
   return 1;
 #endif
 }
+/* Bring room[g] up to date with the pops since the last look. */
+static inline void ummp_room_sync(ummp_tls_t *t, unsigned g) {
+  t->room[g] += t->pops[g] - t->seen[g];
+  t->seen[g] = t->pops[g];
+}
+/* The free fast path's fallback when room[g] is 0 (cache held): 1 and one
+ * unit of room taken when pops made room since the last look. */
+static inline int ummp_room_refresh(ummp_tls_t *t, size_t g) {
+  uint64_t fresh = t->pops[g] - t->seen[g];
+  if (!fresh) return 0;
+  t->seen[g] = t->pops[g];
+  t->room[g] = fresh - 1;
+  return 1;
+}
+/* Cache hits of this thread so far. */
+static inline uint64_t ummp_hits(const ummp_tls_t *t) {
+  uint64_t h = 0;
+  for (unsigned g = 0; g < UMMP_NBINS; g++) h += t->pops[g];
+  return h;
+}
 static inline int ummp_reentrant(const ummp_tls_t *t) {
   return t->busy || (t->state == UMMP_T_LIVE && !t->avail);
 }

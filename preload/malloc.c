@@ -25,9 +25,8 @@ UMMP_EXPORT void *malloc(size_t n) {
       void **b = t->bin[c];
       if (ummp_likely(b != NULL)) {
         t->bin[c] = b[0];
-        t->room[c]++;
+        t->pops[c]++;
         b[1] = NULL;
-        t->hits++;
         ummp_cache_give(t);
         return b;
       }
@@ -45,7 +44,7 @@ UMMP_EXPORT void free(void *p) {
     uint64_t ck = t->secret;
     /* g 0 and 1 (sentinels) have room 0 and go to the slow path too */
     if (ummp_likely(g <= UMMP_MAX_GRAN && ((uint64_t *)p)[1] != ck && ummp_cache_take(t))) {
-      if (ummp_likely(ummp_room_take(&t->room[g]))) {
+      if (ummp_likely(ummp_room_take(&t->room[g])) || ummp_room_refresh(t, g)) {
         ((void **)p)[0] = t->bin[g];
         ((uint64_t *)p)[1] = ck;
         t->bin[g] = p;

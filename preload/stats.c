@@ -72,7 +72,7 @@ void ummp_stats_print(int fd) {
     tot.deferred += s.deferred;
     tot.contention += s.contention;
   }
-  uint64_t hits = __atomic_load_n(&ummp_g.hits, __ATOMIC_RELAXED) + t->hits;
+  uint64_t hits = __atomic_load_n(&ummp_g.hits, __ATOMIC_RELAXED) + ummp_hits(t);
   uint64_t misses = __atomic_load_n(&ummp_g.misses, __ATOMIC_RELAXED) + t->misses;
   uint64_t all = hits + misses;
   uint64_t permille = all ? hits * 1000 / all : 0;

@@ -33,14 +33,19 @@
 
 /* Per-thread state: a zero-initialised initial-exec TLS variable. The fast
  * paths touch only the fields before `busy` (all zero until the thread is
- * set up, which sends every call to the slow path). */
+ * set up, which sends every call to the slow path). The malloc fast path
+ * counts its pops instead of giving room back: one counter is both the
+ * room bookkeeping and the hit statistic; a free that finds room[g] at 0
+ * first takes the pops since the last look into account (ummp_room_refresh). */
 typedef struct ummp_tls {
   void     *bin[UMMP_NBINS];               /* cached blocks of g granules: singly linked through word 0, cookie in word 1 */
-  uint64_t  room[UMMP_NBINS];              /* blocks bin g may still take; 0 = full, unused bin, or cache off */
+  uint64_t  room[UMMP_NBINS];              /* free pushes bin g may still take before a refresh; 0 = full, unused bin,
+                                              or cache off. Blocks in bin g = limit - room - (pops - seen) */
+  uint64_t  pops[UMMP_NBINS];              /* mallocs served from bin g by the fast path (the cache hits) */
+  uint64_t  seen[UMMP_NBINS];              /* pops[g] when room[g] last took them into account */
   uintptr_t base16;                        /* copy of ummp_g.base16 (0 until set up) */
   size_t    lim_rot;                       /* copy of ummp_g.lim_rot, refreshed by slow paths (0 until set up) */
   uint64_t  secret;                        /* copy of ummp_g.secret */
-  uint64_t  hits;                          /* mallocs served by the cache */
   uint32_t  avail;                         /* 1: no allocator call in progress on this live thread, a fast path may take the cache (btr) */
   unsigned char cls[UMMP_SMALL_MAX + 1];   /* bin of a request of n bytes (a TLS copy of a constant table: saves the
                                               fast path the table's address computation) */
