@@ -1,5 +1,10 @@
 /* arena.c - the reservation, its regions, rotation between them, and purging.
  *
+ * Region size: 1/16 of the arena, between 4 MiB and 256 MiB, at most
+ * UMMP_MAX_REGIONS regions: 256 MiB for the default 64 GiB (256 regions), so
+ * that core chunks of up to UMM_MAX_CHUNK (32 MiB) leave room for many
+ * others; small arenas (ulimit -v) still get 16 regions.
+ *
  * One PROT_NONE + MAP_NORESERVE reservation (UMM_ARENA_SIZE, default 64 GiB,
  * halved until it fits under ulimit -v) is cut into 2^region_shift-byte
  * regions, each an independent core instance (umm_init) at its start. The

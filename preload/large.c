@@ -9,6 +9,17 @@
  * to a tombstone, so of two racing frees of one block exactly one wins (the
  * other reports a double free). Lookups stop at an empty slot. A block's
  * address is unique among live mappings, so it is never in the set twice.
+ *
+ * The threshold (init.c): UMM_MAX_CHUNK (32 MiB - 24), capped at 1/8 of a
+ * region (UMM_LARGE overrides it). Blocks of 1-32 MiB thus stay in the core:
+ * an mmap + munmap per block would cost two system calls and a page fault
+ * per 4 KiB on every reuse (glibc raises its own mmap threshold to 32 MiB
+ * for the same reason), and freed core memory goes back to the OS anyway
+ * through the delayed purge (arena.c). The 1/8 cap keeps a region able to
+ * hold several such blocks, so rotation does not commit a region per block.
+ * Also served here: requests that the arena cannot serve (exhausted, or no
+ * arena under a tight ulimit -v), and re-entrant (signal handler) requests
+ * when every region is busy.
  */
 #include "internal.h"
 #include <errno.h>
