@@ -162,43 +162,58 @@ static inline __attribute__((always_inline)) size_t carve_locked(umm_t *u, locks
   return k;
 }
 
-/* Try the chunks of bin b for one of >= want granules. In the request's own
- * ranged bin sizes may be below want: best fit over UMMI_SCAN chunks. In an
- * exact bin or a higher bin every chunk fits: the first that locks. */
-static inline __attribute__((always_inline)) int claim_from_bin(umm_t *u, unsigned b, size_t want, size_t g, size_t n, uint32_t tags,
-                          void **out, size_t *got, int *busy) {
+/* Claim F (found in bin b, whose lock ls holds): lock F, its successor and
+ * the remainder's bin, then carve. 0 when a try-lock failed (F and S
+ * released again, bin b still held). */
+static inline __attribute__((always_inline)) int claim_chunk(umm_t *u, lockset_t *ls, unsigned b, umm_block_t *F,
+                                                             size_t g, size_t n, uint32_t tags, void **out, size_t *got) {
+  uint64_t hF, hS;
+  if (!ls_chunk(u, ls, F, &hF)) return 0;
+  UMM_ASSERT(hdr_is_free(hF) && ummi_bin_of(hdr_size(hF)) == b);
+  size_t fg = hdr_size(hF);
+  umm_block_t *S = chunk_at(F, fg);
+  if (!ls_chunk(u, ls, S, &hS)) { chunk_unlock(F); ls->nchunk = 0; return 0; }
+  UMM_ASSERT(hdr_prev_free(hS) && chunk_prev_free(S) == F);
+  size_t k = fg / g < n ? fg / g : n;
+  size_t rest = fg - k * g;
+  if (rest >= MIN_G && !ls_bin(u, ls, ummi_bin_of(rest))) {
+    chunk_unlock(S); chunk_unlock(F); ls->nchunk = 0;
+    return 0;
+  }
+  *got = carve_locked(u, ls, b, F, hF, S, g, n, tags, out);
+  return 1;
+}
+
+/* Try the chunks of bin b for one of >= want granules. In an exact bin or a
+ * bin above the request's every chunk fits: the first that locks, from the
+ * head. In the request's own ranged bin sizes may be below want: the best
+ * fit among the first UMMI_SCAN chunks, then any other fitting one. */
+static inline __attribute__((always_inline)) int claim_from_bin(umm_t *u, unsigned b, size_t want, size_t g, size_t n,
+                                                                uint32_t tags, void **out, size_t *got, int *busy) {
   lockset_t ls = {{0}, 0, {0}, 0};
   if (!ls_bin(u, &ls, b)) return UMMI_CONTENDED;
-  int ranged = b >= UMMI_EXACT_BINS && ummi_bin_floor(b) < want;
-  umm_block_t *cand[UMMI_SCAN];
-  unsigned nc = 0;
-  umm_block_t *best = NULL;
-  size_t best_g = SIZE_MAX;
-  for (umm_block_t *c = ummi_bin_head_locked(u, b); c && nc < UMMI_SCAN; c = c->next) {
-    if (!ranged) { cand[nc++] = c; if (!best) best = c; if (nc == 4) break; continue; }
-    size_t cg = hdr_size(hdr_peek(c));            /* stable: c is indexed, we hold its bin */
-    if (cg < want) continue;
-    cand[nc++] = c;
-    if (cg < best_g) { best = c; best_g = cg; if (cg == want) break; }
-  }
-  /* Best fit first, then the others in list order. */
-  for (unsigned i = 0; best && i <= nc; i++) {
-    umm_block_t *F = i == 0 ? best : cand[i - 1];
-    if (i > 0 && F == best) continue;
-    uint64_t hF, hS;
-    if (!ls_chunk(u, &ls, F, &hF)) { *busy = 1; continue; }
-    UMM_ASSERT(hdr_is_free(hF) && hdr_size(hF) >= want && ummi_bin_of(hdr_size(hF)) == b);
-    size_t fg = hdr_size(hF);
-    umm_block_t *S = chunk_at(F, fg);
-    if (!ls_chunk(u, &ls, S, &hS)) { *busy = 1; chunk_unlock(F); ls.nchunk = 0; continue; }
-    UMM_ASSERT(hdr_prev_free(hS) && chunk_prev_free(S) == F);
-    size_t k = fg / g < n ? fg / g : n;
-    size_t rest = fg - k * g;
-    if (rest >= MIN_G && !ls_bin(u, &ls, ummi_bin_of(rest))) {
-      *busy = 1; chunk_unlock(S); chunk_unlock(F); ls.nchunk = 0; continue;
+  umm_block_t *c = ummi_bin_head_locked(u, b);
+  if (b < UMMI_EXACT_BINS || ummi_bin_floor(b) >= want) {
+    for (unsigned i = 0; c && i < UMMI_SCAN; c = c->next, i++) {
+      if (claim_chunk(u, &ls, b, c, g, n, tags, out, got)) return UMMI_OK;
+      *busy = 1;
     }
-    *got = carve_locked(u, &ls, b, F, hF, S, g, n, tags, out);
-    return UMMI_OK;
+  } else {
+    umm_block_t *best = NULL;
+    size_t best_g = SIZE_MAX;
+    for (unsigned i = 0; c && i < UMMI_SCAN; c = c->next, i++) {
+      size_t cg = hdr_size(hdr_peek(c));            /* stable: c is indexed, we hold its bin */
+      if (cg >= want && cg < best_g) { best = c; best_g = cg; if (cg == want) break; }
+    }
+    if (best) {
+      if (claim_chunk(u, &ls, b, best, g, n, tags, out, got)) return UMMI_OK;
+      *busy = 1;
+      c = ummi_bin_head_locked(u, b);
+      for (unsigned i = 0; c && i < UMMI_SCAN; c = c->next, i++) {
+        if (c == best || hdr_size(hdr_peek(c)) < want) continue;
+        if (claim_chunk(u, &ls, b, c, g, n, tags, out, got)) return UMMI_OK;
+      }
+    }
   }
   ls_unlock_bins(u, &ls);
   return UMMI_NOMEM;
