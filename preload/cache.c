@@ -20,13 +20,8 @@ static inline unsigned gran_of_size(size_t n) {
   unsigned c = (unsigned)((n + 23) >> 4);
   return c < UMMP_MIN_GRAN ? UMMP_MIN_GRAN : c;
 }
-static inline uint64_t hdr_of(const void *p) { return __atomic_load_n((const uint64_t *)p - 1, __ATOMIC_RELAXED); }
-static inline unsigned gran_of_block(const void *p) { return (unsigned)(hdr_of(p) & UMMP_HDR_SIZE_MASK); }
-
-static inline uint64_t hdr_check(uintptr_t c, uint64_t g) {
-  uint64_t x = ((uint64_t)c >> 3) ^ (g << 41);
-  return ((x * 0x9e3779b97f4a7c15ull) >> 57) << UMMP_HDR_CHECK_SHIFT;
-}
+static inline uint64_t hdr_of(const void *p) { return hdr_peek(chunk_of(p)); }
+static inline unsigned gran_of_block(const void *p) { return (unsigned)hdr_size(hdr_of(p)); }
 
 void ummp_bad_pointer(const char *op, const void *p) {
   char msg[48];
@@ -34,9 +29,7 @@ void ummp_bad_pointer(const char *op, const void *p) {
   const char *what = ": invalid pointer";
   if (ummp_in_arena(p)) {
     uint64_t h = hdr_of(p);
-    uint64_t g = h & UMMP_HDR_SIZE_MASK;
-    if ((h & UMMP_HDR_CHECK_MASK) == hdr_check((uintptr_t)p - 8, g) &&
-        (!(h & UMMP_HDR_IN_USE) || (h & UMMP_HDR_DEFERRED) || ummp_is_cached(p)))
+    if (hdr_check_ok(chunk_of(p), h) && (hdr_is_free(h) || hdr_is_deferred(h) || ummp_is_cached(p)))
       what = ": double free";
   } else if (ummp_large_recently_freed(p)) {
     what = ": double free";
@@ -49,7 +42,7 @@ void ummp_bad_pointer(const char *op, const void *p) {
 void ummp_check_arena_ptr(const char *op, const void *p) {
   if (ummp_unlikely(ummp_is_cached(p))) ummp_bad_pointer(op, p);
   ummp_region_t *r = &ummp_regions[ummp_region_index(p)];
-  if (ummp_unlikely(!umm_owns(r->u, p) || (hdr_of(p) & UMMP_HDR_DEFERRED))) ummp_bad_pointer(op, p);
+  if (ummp_unlikely(!umm_owns(r->u, p) || hdr_is_deferred(hdr_of(p)))) ummp_bad_pointer(op, p);
 }
 
 /* ---- flush ------------------------------------------------------------------ */

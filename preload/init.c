@@ -32,24 +32,6 @@ static void limits_init(void) {
   }
 }
 
-/* The header decoding the fast paths rely on, checked against the core. */
-static int self_test(void) {
-  ummp_region_t *r = ummp_region_get(0);
-  if (!r) return -1;
-  int ok = 1;
-  for (size_t n = 0; n <= 1100; n += 37) {
-    void *p = umm_malloc(r->u, n, 0);
-    if (!p) return -1;
-    uint64_t h = ((uint64_t *)p)[-1];
-    size_t g = (size_t)(h & UMMP_HDR_SIZE_MASK);
-    if (!(h & UMMP_HDR_IN_USE) || g * UMM_GRANULE - UMM_HEADER_SIZE != umm_usable_size(p) ||
-        g < UMMP_MIN_GRAN || umm_usable_size(p) < n || (n <= 24 && g != UMMP_MIN_GRAN))
-      ok = 0;
-    umm_free(r->u, p);
-  }
-  return ok ? 0 : -1;
-}
-
 static UMMP_NOINLINE int init_slow(void) {
   ummp_tls_t *t = &ummp_tls;
   int s = UMMP_S_UNINIT;
@@ -74,12 +56,6 @@ static UMMP_NOINLINE int init_slow(void) {
       if (th > autoth) th = autoth;
       if (th < UMMP_SMALL_MAX) th = UMMP_SMALL_MAX;
       ummp_g.large_threshold = th;
-      if (self_test() != 0) {
-        static const char msg[] = "umm: preload: the core's header layout is not the one preload/types.h "
-                                  "decodes; every block becomes a mapping of its own\n";
-        ummp_os_write(2, msg, sizeof msg - 1);
-        st = UMMP_S_FAILED;
-      }
     }
     pthread_key_t key;
     if (pthread_key_create(&key, ummp_thread_exit) == 0) {

@@ -40,7 +40,7 @@ UMMP_EXPORT void free(void *p) {
   ummp_tls_t *t = &ummp_tls;
   if (ummp_likely(ummp_in_arena_tls(t, p))) {
     uint64_t h = __atomic_load_n((uint64_t *)p - 1, __ATOMIC_RELAXED);
-    size_t g = (size_t)(h & (UMMP_HDR_SIZE_MASK | UMMP_HDR_IN_USE)) - (size_t)UMMP_HDR_IN_USE;
+    size_t g = (size_t)(h & (HDR_SIZE_MASK | HDR_IN_USE)) - (size_t)HDR_IN_USE;
     uint64_t ck = t->secret;
     /* g 0 and 1 (sentinels) have room 0 and go to the slow path too */
     if (ummp_likely(g <= UMMP_MAX_GRAN && ((uint64_t *)p)[1] != ck && ummp_cache_take(t))) {
@@ -61,7 +61,7 @@ UMMP_EXPORT void free(void *p) {
 static size_t usable(const void *p) {
   if (ummp_in_arena(p)) {
     uint64_t h = __atomic_load_n((const uint64_t *)p - 1, __ATOMIC_RELAXED);
-    return (size_t)(h & UMMP_HDR_SIZE_MASK) * UMM_GRANULE - UMM_HEADER_SIZE;
+    return chunk_usable(hdr_size(h));
   }
   return ummp_large_usable(p);
 }

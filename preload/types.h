@@ -7,15 +7,9 @@
 #include <stdint.h>
 #include "umm.h"
 
-/* ---- chunk header as the core lays it out (include/umm.h, src/umm_types.h):
- * the 8 bytes before a block; bits 0-20 size in granules including the
- * header, bit 21 in use, bit 24 deferred, bits 25-31 a check hash.
- * ummp_init verifies the decoding against umm_usable_size. */
-#define UMMP_HDR_SIZE_MASK  ((uint64_t)0x1fffff)
-#define UMMP_HDR_IN_USE     ((uint64_t)1 << 21)
-#define UMMP_HDR_DEFERRED   ((uint64_t)1 << 24)
-#define UMMP_HDR_CHECK_SHIFT 25
-#define UMMP_HDR_CHECK_MASK ((uint64_t)0x7f << UMMP_HDR_CHECK_SHIFT)
+/* ---- chunk header: decoded with the core's own masks and accessors
+ * (src/umm_header.h: hdr_size, hdr_is_used, hdr_check_ok, chunk_of, ...). */
+#include "umm_header.h"
 
 /* ---- thread cache ----------------------------------------------------------
  * Bins are indexed by chunk size in granules g (2..UMMP_MAX_GRAN): a block of
@@ -25,6 +19,7 @@
 #define UMMP_NBINS      (UMMP_MAX_GRAN + 1u)
 #define UMMP_SMALL_MAX  ((size_t)UMMP_MAX_GRAN * UMM_GRANULE - UMM_HEADER_SIZE)
 #define UMMP_BATCH_MAX  64u                /* most blocks moved per refill or flush */
+_Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's smallest chunk");
 
 /* Thread states (ummp_tls_t.state). */
 #define UMMP_T_NEW   0u                    /* never set up: every call takes the slow path once */

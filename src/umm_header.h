@@ -1,0 +1,65 @@
+/* umm_header.h - the chunk header word: named masks and one-line accessors.
+ * The layout is described in umm_types.h. Shared by the core and by layers
+ * built on it that decode headers themselves (the preload's fast paths), so
+ * there is one definition of the layout and of the CHECK hash. No locks here:
+ * the lock protocol lives in heap.c. */
+#ifndef UMM_HEADER_H
+#define UMM_HEADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "umm_types.h"
+
+/* ---- header bits --------------------------------------------------------- */
+#define HDR_SIZE_MASK   ((uint64_t)0x1fffff)
+#define HDR_IN_USE      ((uint64_t)1 << 21)
+#define HDR_PREV_FREE   ((uint64_t)1 << 22)
+#define HDR_LOCK        ((uint64_t)1 << 23)
+#define HDR_DEFERRED    ((uint64_t)1 << 24)
+#define HDR_CHECK_SHIFT 25
+#define HDR_CHECK_MASK  ((uint64_t)0x7f << HDR_CHECK_SHIFT)
+#define HDR_TAG_SHIFT   32
+#define HDR_FLAG_MASK   (HDR_IN_USE | HDR_PREV_FREE | HDR_LOCK | HDR_DEFERRED)
+
+#define G               ((size_t)UMM_GRANULE)
+#define MIN_G           2u                 /* smallest chunk: header + 2 links + footer = 32 bytes */
+#define MAX_G           ((size_t)HDR_SIZE_MASK)
+
+static inline size_t   hdr_size(uint64_t h)      { return (size_t)(h & HDR_SIZE_MASK); }
+static inline int      hdr_is_used(uint64_t h)   { return (h & HDR_IN_USE) != 0; }
+static inline int      hdr_is_free(uint64_t h)   { return (h & HDR_IN_USE) == 0; }
+static inline int      hdr_prev_free(uint64_t h) { return (h & HDR_PREV_FREE) != 0; }
+static inline int      hdr_is_locked(uint64_t h) { return (h & HDR_LOCK) != 0; }
+static inline int      hdr_is_deferred(uint64_t h) { return (h & HDR_DEFERRED) != 0; }
+static inline uint32_t hdr_tags(uint64_t h)      { return (uint32_t)(h >> HDR_TAG_SHIFT); }
+
+/* The CHECK field: a hash of the header's address and size. */
+static inline uint64_t hdr_check(const umm_block_t *c, size_t g) {
+  uint64_t x = ((uint64_t)(uintptr_t)c >> 3) ^ ((uint64_t)g << 41);
+  return ((x * 0x9e3779b97f4a7c15ull) >> 57) << HDR_CHECK_SHIFT;
+}
+/* A complete header for chunk c of g granules. */
+static inline uint64_t hdr_make(const umm_block_t *c, size_t g, uint64_t flags, uint32_t tags) {
+  return (uint64_t)g | flags | hdr_check(c, g) | ((uint64_t)tags << HDR_TAG_SHIFT);
+}
+/* The header left where a chunk was absorbed by a merge: size 0 with
+ * DEFERRED, a combination no live header has. */
+static inline uint64_t hdr_dead(const umm_block_t *c) { return hdr_make(c, 0, HDR_DEFERRED, 0); }
+static inline int hdr_check_ok(const umm_block_t *c, uint64_t h) {
+  return (h & HDR_CHECK_MASK) == hdr_check(c, hdr_size(h));
+}
+
+/* ---- chunk addressing ---------------------------------------------------- */
+static inline umm_block_t *chunk_of(const void *p)        { return (umm_block_t *)((char *)(uintptr_t)p - UMM_HEADER_SIZE); }
+static inline void        *chunk_payload(umm_block_t *c)  { return (char *)c + UMM_HEADER_SIZE; }
+static inline umm_block_t *chunk_at(umm_block_t *c, size_t g) { return (umm_block_t *)((char *)c + g * G); }
+static inline umm_block_t **chunk_footer(umm_block_t *c, size_t g) { return (umm_block_t **)((char *)c + g * G - sizeof(void *)); }
+/* The footer of the free chunk just before c (valid only while c's lock is
+ * held and c's PREV_FREE bit is set). */
+static inline umm_block_t *chunk_prev_free(umm_block_t *c) { return *(umm_block_t **)((char *)c - sizeof(void *)); }
+static inline size_t       chunk_usable(size_t g)          { return g * G - UMM_HEADER_SIZE; }
+
+static inline uint64_t hdr_load(const umm_block_t *c) { return __atomic_load_n(&c->hdr, __ATOMIC_ACQUIRE); }
+static inline uint64_t hdr_peek(const umm_block_t *c) { return __atomic_load_n(&c->hdr, __ATOMIC_RELAXED); }
+
+#endif /* UMM_HEADER_H */
