@@ -1,6 +1,6 @@
 # bench/suite.mk - the allocator benchmark suite (included by the Makefile).
 #   make bench          full suite: every workload x glibc, jemalloc, tcmalloc, mimalloc, umm,
-#                       interleaved, 5 runs each -> bench/results/<date>.md + .svg (< 30 min on 2 cores)
+#                       interleaved, 7 runs each -> bench/results/<date>.md + .svg (< 30 min on 2 cores)
 #   make bench-quick    a subset at a smaller scale, 3 runs -> bench/results/<date>-quick.md (< 3 min)
 #   make bench-scaling  larson and xmalloc at 1..16 threads -> bench/results/<date>-scaling-*.md
 #   make bench-workloads  just build the workload programs ($(B)/bench/)
