@@ -76,7 +76,9 @@ UMM_API void    *umm_memalign(umm_t *u, size_t alignment, size_t size, uint32_t 
  * `tags`) out of one free chunk in one lock round-trip; returns how many were
  * stored in out[] (0 + ENOMEM/EAGAIN when none). Waits like umm_malloc. */
 UMM_API size_t   umm_malloc_batch(umm_t *u, size_t size, uint32_t tags, void **out, size_t n);
-/* Frees n blocks of the region (NULLs skipped), like n calls of umm_free. */
+/* Frees n blocks of the region (NULLs skipped), like n calls of umm_free but
+ * cheaper for blocks that lie next to each other (one coalescing free per
+ * run of adjacent blocks). Reorders ptrs[] (sorts it by address). */
 UMM_API void     umm_free_batch(umm_t *u, void **ptrs, size_t n);
 
 /* ---- block information (no lock; p must be a live block) ------------------ */
