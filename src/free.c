@@ -65,7 +65,7 @@ static int run_fuse(umm_t *u, umm_block_t *c, size_t k, size_t g, uint64_t *h) {
   for (i = 1; i < k; i++) {                         /* inner headers die (they were ours, locked) */
     x = chunk_at(x, hdr_size(hy));
     hy = hdr_peek(x);
-    __atomic_store_n(&x->hdr, hdr_dead(x), __ATOMIC_RELAXED);
+    __atomic_store_n(&x->hdr, HDR_DEAD, __ATOMIC_RELAXED);
   }
   *h = hdr_make(c, g, HDR_IN_USE | HDR_LOCK | (hc & HDR_PREV_FREE), 0);
   __atomic_store_n(&c->hdr, *h, __ATOMIC_RELAXED);
@@ -85,9 +85,14 @@ void umm_free_batch(umm_t *u, void **ptrs, size_t n) {
     umm_block_t *c = ummi_validate(u, ptrs[i], FREE_MSG);
     size_t g = hdr_size(hdr_peek(c)), k = 1;
     while (i + k < n && chunk_of(ptrs[i + k]) == chunk_at(c, g)) {
-      umm_block_t *x = ummi_validate(u, ptrs[i + k], FREE_MSG);
-      size_t gx = hdr_size(hdr_peek(x));
-      if (gx == 0 || g + gx > MAX_G) break;
+      /* Inside the region (it follows a valid chunk), so validate's bounds
+       * and successor tests are implied; the lock in run_fuse checks in-use. */
+      umm_block_t *x = chunk_of(ptrs[i + k]);
+      uint64_t hx = hdr_peek(x);
+      if (ummi_unlikely(hx == HDR_DEAD)) ummi_fatal(FREE_MSG[1], ptrs[i + k]);
+      size_t gx = hdr_size(hx);
+      if (ummi_unlikely(!hdr_check_ok(x, hx) || gx < MIN_G)) ummi_fatal(FREE_MSG[0], ptrs[i + k]);
+      if (g + gx > MAX_G) break;
       g += gx;
       k++;
     }

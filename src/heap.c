@@ -289,8 +289,8 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
   if (merge_next) ummi_bin_unlink_locked(u, ummi_bin_of(hdr_size(hS)), S);
   /* Absorbed headers become "dead" (unlocked, recognisable): a later free of
    * that address reports a double free instead of waiting on a stale lock. */
-  if (P) __atomic_store_n(&C->hdr, hdr_dead(C), __ATOMIC_RELAXED);
-  if (merge_next) __atomic_store_n(&S->hdr, hdr_dead(S), __ATOMIC_RELAXED);
+  if (P) __atomic_store_n(&C->hdr, HDR_DEAD, __ATOMIC_RELAXED);
+  if (merge_next) __atomic_store_n(&S->hdr, HDR_DEAD, __ATOMIC_RELAXED);
   ls_unlock_bins(u, &ls);
   if (merge_next) chunk_unlock(SS);                 /* already PREV_FREE; footer moved to M */
   else chunk_unlock_update(S, 0, HDR_PREV_FREE);
@@ -359,7 +359,7 @@ int ummi_grow_locked(umm_t *u, umm_block_t *C, uint64_t *hC, size_t want) {
   } else {
     ummi_bin_unlink_locked(u, bs, S);
     __atomic_store_n(&C->hdr, *hC, __ATOMIC_RELAXED);
-    __atomic_store_n(&S->hdr, hdr_dead(S), __ATOMIC_RELAXED);
+    __atomic_store_n(&S->hdr, HDR_DEAD, __ATOMIC_RELAXED);
     ls_unlock_bins(u, &ls);
     chunk_unlock_update(SS, HDR_PREV_FREE, 0);
   }

@@ -43,8 +43,10 @@ static inline uint64_t hdr_make(const umm_block_t *c, size_t g, uint64_t flags, 
   return (uint64_t)g | flags | hdr_check(c, g) | ((uint64_t)tags << HDR_TAG_SHIFT);
 }
 /* The header left where a chunk was absorbed by a merge: size 0 with
- * DEFERRED, a combination no live header has. */
-static inline uint64_t hdr_dead(const umm_block_t *c) { return hdr_make(c, 0, HDR_DEFERRED, 0); }
+ * DEFERRED and an all-ones CHECK, a combination no live header has (no
+ * chunk has size 0 but the end sentinel, which is in use). A constant, so
+ * writing it costs no hash. */
+#define HDR_DEAD (HDR_DEFERRED | HDR_CHECK_MASK)
 static inline int hdr_check_ok(const umm_block_t *c, uint64_t h) {
   return (h & HDR_CHECK_MASK) == hdr_check(c, hdr_size(h));
 }

@@ -119,7 +119,7 @@ static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *co
   umm_block_t *c = chunk_of(p);
   uint64_t h = hdr_peek(c);
   size_t g = hdr_size(h);
-  if (ummi_unlikely(h == hdr_dead(c)))
+  if (ummi_unlikely(h == HDR_DEAD))
     ummi_fatal(msg[1], p);
   if (ummi_unlikely(!hdr_check_ok(c, h) || g < MIN_G || (size_t)((char *)u->end - (char *)c) < g * G))
     ummi_fatal(msg[0], p);
