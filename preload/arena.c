@@ -138,12 +138,12 @@ static void *core_op(ummp_tls_t *t, int op, size_t size, size_t align, void **ou
     t->ncont = 0;
     void *p = NULL;
     if (op == OP_MALLOC) {
-      p = umm_malloc(r->u, size, 0);
+      p = umm_malloc(r->u, size, t->cur_tag);
     } else if (op == OP_BATCH) {
-      *got = umm_malloc_batch(r->u, size, 0, out, n);
+      *got = umm_malloc_batch(r->u, size, t->cur_tag, out, n);
       p = *got ? out[0] : NULL;
     } else {
-      p = umm_memalign(r->u, align, size, 0);
+      p = umm_memalign(r->u, align, size, t->cur_tag);
       if (!p && errno == EINVAL) return NULL;
     }
     if (!p && i >= nc0) break;                      /* a fresh region could not serve it: none can */
@@ -172,7 +172,7 @@ void *ummp_core_memalign(ummp_tls_t *t, size_t align, size_t size) {
 void *ummp_core_malloc_nowait(ummp_tls_t *t, size_t size) {
   uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
   for (uint32_t k = 0; k < nc; k++) {
-    void *p = umm_malloc_nowait(ummp_regions[(t->home + k) % nc].u, size, 0);
+    void *p = umm_malloc_nowait(ummp_regions[(t->home + k) % nc].u, size, t->cur_tag);
     if (p) return p;
   }
   errno = ENOMEM;

@@ -97,7 +97,7 @@ static void *malloc_reentrant(ummp_tls_t *t, size_t n) {
   void *p = n > ummp_g.large_threshold ? NULL : ummp_core_malloc_nowait(t, n);
   /* every region busy (the interrupted code holds a lock) or full: a
    * mapping of its own never waits either */
-  if (!p) p = ummp_large_alloc(n, 16);
+  if (!p) p = ummp_large_alloc(n, 16, t->cur_tag);
   ummp_leave(t, a);
   return p;
 }
@@ -135,7 +135,7 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
     if (__atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE) == UMMP_S_FAILED) {
       /* no arena: every block becomes a mapping */
       unsigned a = ummp_enter(t);
-      void *p = ummp_large_alloc(n, 16);
+      void *p = ummp_large_alloc(n, 16, t->cur_tag);
       ummp_leave(t, a);
       return p;
     }
@@ -151,6 +151,7 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
       ummp_room_sync(t, c);
       t->room[c]++;
       b[1] = NULL;
+      ummp_block_retag(b, t->cur_tag);
       return b;
     }
     void *p = refill(t, c);
@@ -158,7 +159,7 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
   } else if (n > ummp_g.large_threshold) {
     if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
     unsigned a = ummp_enter(t);
-    void *p = ummp_large_alloc(n, 16);
+    void *p = ummp_large_alloc(n, 16, t->cur_tag);
     ummp_leave(t, a);
     return p;
   } else {
@@ -170,7 +171,7 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
   }
   /* the arena is exhausted: fall back to a mapping of its own */
   unsigned a = ummp_enter(t);
-  void *p = ummp_large_alloc(n, 16);
+  void *p = ummp_large_alloc(n, 16, t->cur_tag);
   ummp_leave(t, a);
   return p;
 }
@@ -184,13 +185,56 @@ static void thread_start(ummp_tls_t *t) {
   t->busy--;
 }
 
-void *ummp_malloc_slow(size_t n) {
+/* The tag lane (tag.c): the malloc fast path with the real bin (t->cls is
+ * zeroed), then the tag. NULL when the bin is empty or the cache is held. */
+static inline __attribute__((always_inline)) void *tag_lane(ummp_tls_t *t, size_t n, const void *ra) {
+  uint32_t tag = ummp_tag_for(t, ra);
+  if (ummp_likely(ummp_cache_take(t))) {
+    size_t c = (n + 23) >> 4;
+    c += c < UMMP_MIN_GRAN;
+    void **b = t->bin[c];
+    if (ummp_likely(b != NULL)) {
+      t->bin[c] = b[0];
+      t->pops[c]++;
+      b[1] = NULL;
+      ummp_cache_give(t);
+      ummp_block_retag(b, tag);
+      return b;
+    }
+    ummp_cache_give(t);
+  }
+  return NULL;
+}
+static inline int tag_lane_on(const ummp_tls_t *t, size_t n) {
+  return n <= UMMP_SMALL_MAX && t->cls[n] == 0 && t->state == UMMP_T_LIVE;
+}
+
+static UMMP_NOINLINE void *ummp_malloc_slow_general(size_t n, const void *ra);
+
+void *ummp_malloc_slow(size_t n, const void *ra) {
   ummp_tls_t *t = &ummp_tls;
-  if (ummp_reentrant(t)) return malloc_reentrant(t, n);
+  if (tag_lane_on(t, n)) {
+    void *p = tag_lane(t, n, ra);
+    if (p) return p;
+  }
+  return ummp_malloc_slow_general(n, ra);
+}
+
+static UMMP_NOINLINE void *ummp_malloc_slow_general(size_t n, const void *ra) {
+  ummp_tls_t *t = &ummp_tls;
+  if (ummp_reentrant(t)) {
+    uint32_t saved = t->cur_tag;                     /* the interrupted slow path's */
+    t->cur_tag = ummp_tag_for(t, ra);
+    void *p = malloc_reentrant(t, n);
+    t->cur_tag = saved;
+    return p;
+  }
   if (ummp_unlikely(t->state == UMMP_T_NEW)) thread_start(t);
   uint32_t a = ummp_hold(t);
+  t->cur_tag = ummp_tag_for(t, ra);
   void *p = malloc_busy(t, n);
   ummp_tick(t);
+  ummp_debug_poll(t);
   ummp_unhold(t, a);
   return p;
 }
@@ -239,6 +283,17 @@ void ummp_free_slow(void *p) {
     ummp_free_arena(t, p);
   }
   ummp_tick(t);
+  ummp_debug_poll(t);
   ummp_unhold(t, a);
   errno = err;
+}
+
+UMMP_NOINLINE void *ummp_malloc_slow_tail(size_t n) {
+  const void *ra = __builtin_return_address(0);
+  ummp_tls_t *t = &ummp_tls;
+  if (tag_lane_on(t, n)) {
+    void *p = tag_lane(t, n, ra);
+    if (p) return p;
+  }
+  return ummp_malloc_slow_general(n, ra);
 }

@@ -10,6 +10,11 @@
  *   UMM_PURGE_DELAY ms before freed memory is returned to the OS (default 1000;
  *                   0: at the next check; -1 or "never": never)
  *   UMM_CACHE       0: no thread caches (every call goes to the core)
+ *   UMM_TAG         none | thread (default) | site: what a block's tag records (tag.c)
+ *   UMM_DUMP        stderr | PATH: dump the heap at exit (debug.c)
+ *   UMM_DUMP_FORMAT text (default) | json
+ *   UMM_DUMP_SIGNAL a signal name (USR2, SIGUSR2) or number: dump when it arrives
+ *   UMM_CHECK       1: run the core checker over every region at exit
  */
 #include "internal.h"
 
@@ -47,6 +52,27 @@ static int name_is(const char *e, const char *name, const char **val) {
   return 1;
 }
 
+static int str_is(const char *a, const char *b) {
+  while (*a && *a == *b) { a++; b++; }
+  return *a == *b;
+}
+
+int ummp_signal_number(const char *v) {
+  static const struct { const char *name; int num; } sigs[] = {
+    {"HUP", 1}, {"INT", 2}, {"QUIT", 3}, {"USR1", 10}, {"USR2", 12}, {"PIPE", 13}, {"ALRM", 14},
+    {"TERM", 15}, {"CHLD", 17}, {"CONT", 18}, {"TSTP", 20}, {"TTIN", 21}, {"TTOU", 22}, {"URG", 23},
+    {"XCPU", 24}, {"XFSZ", 25}, {"VTALRM", 26}, {"PROF", 27}, {"WINCH", 28}, {"IO", 29}, {"PWR", 30},
+  };
+  if (v[0] == 'S' && v[1] == 'I' && v[2] == 'G') v += 3;
+  if (v[0] >= '0' && v[0] <= '9') {
+    size_t n = ummp_parse_size(v);
+    return n > 0 && n < 65 ? (int)n : 0;
+  }
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+    if (str_is(v, sigs[i].name)) return sigs[i].num;
+  return 0;
+}
+
 static void apply(ummp_config_t *cfg, const char *e) {
   const char *v;
   size_t n;
@@ -62,6 +88,22 @@ static void apply(ummp_config_t *cfg, const char *e) {
     else if ((n = ummp_parse_size(v)) != (size_t)-1 && n < 1000000000) cfg->purge_delay_ms = (long)n;
   } else if (name_is(e, "UMM_CACHE", &v)) {
     cfg->cache = !(v[0] == '0' && v[1] == 0);
+  } else if (name_is(e, "UMM_TAG", &v)) {
+    if (str_is(v, "none") || str_is(v, "0")) cfg->tag_mode = UMMP_TAG_NONE;
+    else if (str_is(v, "site")) cfg->tag_mode = UMMP_TAG_SITE;
+    else cfg->tag_mode = UMMP_TAG_THREAD;
+  } else if (name_is(e, "UMM_DUMP", &v)) {
+    cfg->dump = v[0] != 0;
+    size_t k = 0;
+    if (!str_is(v, "stderr") && !str_is(v, "2"))
+      for (; v[k] && k < sizeof cfg->dump_path - 1; k++) cfg->dump_path[k] = v[k];
+    cfg->dump_path[k] = 0;
+  } else if (name_is(e, "UMM_DUMP_FORMAT", &v)) {
+    cfg->dump_json = str_is(v, "json");
+  } else if (name_is(e, "UMM_DUMP_SIGNAL", &v)) {
+    cfg->dump_signal = ummp_signal_number(v);
+  } else if (name_is(e, "UMM_CHECK", &v)) {
+    cfg->check = v[0] != 0 && v[0] != '0';
   }
 }
 
@@ -71,6 +113,7 @@ void ummp_env_read(ummp_config_t *cfg) {
   cfg->purge_delay_ms = 1000;
   cfg->stats = 0;
   cfg->cache = 1;
+  cfg->tag_mode = UMMP_TAG_THREAD;
   char **env = __atomic_load_n(&environ, __ATOMIC_RELAXED);
   if (env) {
     for (; *env; env++) apply(cfg, *env);

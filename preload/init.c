@@ -40,13 +40,15 @@ static UMMP_NOINLINE int init_slow(void) {
     t->initing = 1;
     ummp_env_read(&ummp_g.cfg);
     ummp_g.page = ummp_os_pagesize();
-    ummp_g.cfg.stats_fd = ummp_g.cfg.stats ? ummp_os_dup_high(2, 1000) : 2;
+    ummp_g.cfg.stats_fd = ummp_g.cfg.stats || ummp_g.cfg.check || (ummp_g.cfg.dump && !ummp_g.cfg.dump_path[0])
+                              ? ummp_os_dup_high(2, 1000) : 2;
     ummp_g.purge_delay_ms = ummp_g.cfg.purge_delay_ms;
     ummp_g.secret = ummp_os_random();
     limits_init();
     umm_on_fatal(ummp_fatal);
     int st = UMMP_S_READY;
     if (ummp_large_init() != 0) st = UMMP_S_FAILED;
+    ummp_tag_init();                                 /* failure: every site gets the overflow tag */
     if (st == UMMP_S_READY && ummp_arena_init() != 0) st = UMMP_S_FAILED;
     if (st == UMMP_S_READY) {
       size_t th = ummp_g.cfg.large_threshold;
@@ -89,6 +91,7 @@ void ummp_thread_setup(ummp_tls_t *t) {
   t->base16 = ummp_g.base16;
   t->lim_rot = __atomic_load_n(&ummp_g.lim_rot, __ATOMIC_RELAXED);
   t->secret = ummp_g.secret;
+  ummp_tag_thread_setup(t);
   t->state = UMMP_T_LIVE;
   ummp_barrier();
   t->avail = 1;
@@ -117,10 +120,13 @@ __attribute__((constructor)) static void ummp_ctor(void) {
   ummp_ensure_init();
   if (!__atomic_exchange_n(&ummp_g.atfork_done, 1, __ATOMIC_ACQ_REL))
     pthread_atfork(ummp_atfork_prepare, ummp_atfork_parent, ummp_atfork_child);
+  ummp_debug_ctor();
 }
 
 __attribute__((destructor)) static void ummp_dtor(void) {
-  if (!ummp_g.cfg.stats || ummp_g.state != UMMP_S_READY) return;
+  if (ummp_g.state != UMMP_S_READY) return;
+  ummp_debug_exit();
+  if (!ummp_g.cfg.stats) return;
   ummp_tls_t *t = &ummp_tls;
   int err = errno;
   uint32_t hd = ummp_hold(t);

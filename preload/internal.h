@@ -101,6 +101,8 @@ static inline void ummp_unhold(ummp_tls_t *t, uint32_t a) {
 void   ummp_env_read(ummp_config_t *cfg);
 /* "8G", "512M", "64k", "1234": bytes; (size_t)-1 on a syntax error. */
 size_t ummp_parse_size(const char *s);
+/* "USR2", "SIGUSR2", "12": the signal number (Linux numbering); 0 if unknown. */
+int    ummp_signal_number(const char *v);
 
 /* ---- fmt (stats.c): tiny formatting into a buffer; return the new length --- */
 size_t ummp_fmt_str(char *buf, size_t cap, size_t n, const char *s);
@@ -185,11 +187,14 @@ size_t ummp_purge_all(void);
 void   ummp_backoff(umm_t *u, void *arg);
 
 /* ---- large.c ---------------------------------------------------------------- */
-void  *ummp_large_alloc(size_t size, size_t align);
+/* A block of its own mapping carrying `tag` (ummp_large_tag). */
+void  *ummp_large_alloc(size_t size, size_t align, uint32_t tag);
 /* 1 when p is a live large block (registry lookup; never dereferences p first). */
 int    ummp_large_owns(const void *p);
 /* p must satisfy ummp_large_owns. */
 size_t ummp_large_usable(const void *p);
+/* p must satisfy ummp_large_owns: the tag it was allocated with. */
+uint32_t ummp_large_tag(const void *p);
 /* Free p; returns 0, or -1 when p is not a live large block (nothing changed). */
 int    ummp_large_free(void *p);
 /* 1 when p is among the last large blocks freed (for the double-free message). */
@@ -201,7 +206,10 @@ int    ummp_large_foreach(int (*fn)(void *ptr, size_t size, void *arg), void *ar
 int    ummp_large_init(void);
 
 /* ---- cache.c ------------------------------------------------------------------ */
-void  *ummp_malloc_slow(size_t n);
+/* ra: the return address of the exported entry point (the call site, for UMM_TAG=site). */
+void  *ummp_malloc_slow(size_t n, const void *ra);
+/* The same, tail-called by malloc: ra is this function's own return address. */
+void  *ummp_malloc_slow_tail(size_t n);
 void   ummp_free_slow(void *p);
 /* Push p (a small block of g granules, validated) into the cache or the core. */
 void   ummp_flush_bin(ummp_tls_t *t, unsigned g, unsigned count);
@@ -223,6 +231,51 @@ void   ummp_free_arena(ummp_tls_t *t, void *p);
 __attribute__((noreturn)) void ummp_bad_pointer(const char *op, const void *p);
 /* Validate an arena pointer without changing anything: 0 ok, else aborts. */
 void   ummp_check_arena_ptr(const char *op, const void *p);
+
+/* ---- tag.c: block tags (design at the top of tag.c) ----------------------------- */
+/* Reserve the site table when UMM_TAG=site. 0 / -1 (then every site gets the overflow tag). */
+int    ummp_tag_init(void);
+/* Thread set-up: thread serial and tag; sends malloc to the tag lane when needed. */
+void   ummp_tag_thread_setup(ummp_tls_t *t);
+/* The site-table slot of return address ra, inserting it (lock-free); the
+ * overflow tag when the table is full. Fills t->site_cache[h]. */
+UMMP_NOINLINE uint32_t ummp_site_lookup(ummp_tls_t *t, uintptr_t ra, unsigned h);
+static inline uint32_t ummp_site_tag(ummp_tls_t *t, uintptr_t ra) {
+  unsigned h = (unsigned)((ra * 0x9e3779b97f4a7c15ull) >> 56);
+  uint32_t s = t->site_cache[h];
+  if (ummp_likely(s != 0) && __atomic_load_n(&ummp_g.site_tab[s - 1], __ATOMIC_RELAXED) == ra)
+    return UMMP_TAGK_SITE | (s - 1);
+  return ummp_site_lookup(t, ra, h);
+}
+/* The tag of an allocation made now by this thread from call site ra: the
+ * innermost program tag, else what UMM_TAG asks for. */
+static inline uint32_t ummp_tag_for(ummp_tls_t *t, const void *ra) {
+  uint32_t d = t->tag_depth;
+  if (ummp_unlikely(d != 0)) return t->tag_stack[(d < UMMP_TAG_STACK ? d : UMMP_TAG_STACK) - 1];
+  int m = ummp_g.cfg.tag_mode;
+  if (m == UMMP_TAG_THREAD) return t->thread_tag;
+  if (m == UMMP_TAG_SITE) return ummp_site_tag(t, (uintptr_t)ra);
+  return 0;
+}
+/* Set the tags of p, a live block this thread owns (just popped from its
+ * cache), when they differ: a CAS on the header while its lock bit is clear
+ * (see tag.c: never a plain store of a header word). */
+void   ummp_block_retag_cas(void *p, uint32_t tag);
+static inline void ummp_block_retag(void *p, uint32_t tag) {
+  uint64_t h = __atomic_load_n((uint64_t *)p - 1, __ATOMIC_RELAXED);
+  if (ummp_unlikely(hdr_tags(h) != tag)) ummp_block_retag_cas(p, tag);
+}
+
+/* ---- debug.c: heap walk, check, dumps -------------------------------------------- */
+/* Constructor part: install the UMM_DUMP_SIGNAL handler. */
+void   ummp_debug_ctor(void);
+/* Destructor part: UMM_CHECK and UMM_DUMP at exit. */
+void   ummp_debug_exit(void);
+/* Serve a pending signal dump request (thread held, outside any section). */
+void   ummp_debug_serve(ummp_tls_t *t);
+static inline void ummp_debug_poll(ummp_tls_t *t) {
+  if (ummp_unlikely(__atomic_load_n(&ummp_g.dump_req, __ATOMIC_RELAXED))) ummp_debug_serve(t);
+}
 
 /* ---- stats.c ------------------------------------------------------------------ */
 void   ummp_stats_add(size_t bytes);

@@ -83,7 +83,7 @@ int ummp_large_recently_freed(const void *p) {
 
 static ummp_large_hdr_t *hdr_of(const void *p) { return (ummp_large_hdr_t *)((uintptr_t)p - 16); }
 
-void *ummp_large_alloc(size_t size, size_t align) {
+void *ummp_large_alloc(size_t size, size_t align, uint32_t tag) {
   size_t page = ummp_g.page;
   if (align < 16) align = 16;
   size_t extra = align > page ? align : page;     /* room for the header, aligned */
@@ -100,7 +100,8 @@ void *ummp_large_alloc(size_t size, size_t align) {
   if (need < len) { ummp_os_unmap(m + need, len - need); len = need; }
   ummp_large_hdr_t *h = hdr_of((void *)p);
   h->map_len = len;
-  h->offset = off;
+  h->offset = (uint32_t)off;                       /* < page + 16 after the head was given back */
+  h->tag = tag;
   if (reg_insert(p) != 0) { ummp_os_unmap(m, len); errno = ENOMEM; return NULL; }
   __atomic_fetch_add(&ummp_g.large_live, 1, __ATOMIC_RELAXED);
   __atomic_fetch_add(&ummp_g.large_bytes, len, __ATOMIC_RELAXED);
@@ -108,6 +109,8 @@ void *ummp_large_alloc(size_t size, size_t align) {
   ummp_stats_add(len);
   return (void *)p;
 }
+
+uint32_t ummp_large_tag(const void *p) { return hdr_of(p)->tag; }
 
 int ummp_large_owns(const void *p) { return reg_find((uintptr_t)p) != NULL; }
 

@@ -17,7 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-UMMP_EXPORT void *malloc(size_t n) {
+/* ra: the caller of the exported entry point (UMM_TAG=site); only the slow
+ * path needs it. malloc itself passes NULL: its slow call is a tail call
+ * (jmp), so ummp_malloc_slow_tail reads the caller's return address itself
+ * and the fast path does not load it. */
+#define UMMP_RA() __builtin_return_address(0)
+
+static inline __attribute__((always_inline)) void *malloc_ra(size_t n, const void *ra) {
   ummp_tls_t *t = &ummp_tls;
   if (ummp_likely(n <= UMMP_SMALL_MAX)) {
     size_t c = t->cls[n];
@@ -33,8 +39,11 @@ UMMP_EXPORT void *malloc(size_t n) {
       ummp_cache_give(t);
     }
   }
-  return ummp_malloc_slow(n);
+  if (!ra) return ummp_malloc_slow_tail(n);
+  return ummp_malloc_slow(n, ra);
 }
+
+UMMP_EXPORT void *malloc(size_t n) { return malloc_ra(n, NULL); }
 
 UMMP_EXPORT void free(void *p) {
   ummp_tls_t *t = &ummp_tls;
@@ -67,7 +76,7 @@ static size_t usable(const void *p) {
 }
 
 /* Aligned allocation; align is a power of two > 16. */
-static void *aligned(size_t align, size_t n) {
+static void *aligned(size_t align, size_t n, const void *ra) {
   if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
   if (ummp_ensure_init() != 0 && ummp_g.state != UMMP_S_FAILED) { errno = ENOMEM; return NULL; }
   ummp_tls_t *t = &ummp_tls;
@@ -75,6 +84,7 @@ static void *aligned(size_t align, size_t n) {
       n <= ummp_g.large_threshold && n + align <= ummp_g.large_threshold) {
     uint32_t h = ummp_hold(t);
     unsigned a = ummp_enter(t);
+    t->cur_tag = ummp_tag_for(t, ra);
     void *p = ummp_core_memalign(t, align, n);
     if (p) ummp_stats_add(umm_usable_size(p) + UMM_HEADER_SIZE);
     ummp_leave(t, a);
@@ -82,16 +92,16 @@ static void *aligned(size_t align, size_t n) {
     if (p) return p;
   }
   unsigned a = ummp_enter(t);
-  void *p = ummp_large_alloc(n, align);
+  void *p = ummp_large_alloc(n, align, ummp_tag_for(t, ra));
   ummp_leave(t, a);
   return p;
 }
 
-static void *memalign_impl(size_t align, size_t n) {
-  if (align <= UMM_ALIGNMENT) return malloc(n);
+static void *memalign_impl(size_t align, size_t n, const void *ra) {
+  if (align <= UMM_ALIGNMENT) return malloc_ra(n, ra);
   if (align > SIZE_MAX / 2 + 1) { errno = EINVAL; return NULL; }
   if (align & (align - 1)) align = (size_t)1 << (64 - __builtin_clzll((unsigned long long)align));
-  return aligned(align, n);
+  return aligned(align, n, ra);
 }
 
 /* ---- the malloc family ------------------------------------------------------------ */
@@ -101,17 +111,17 @@ UMMP_EXPORT void *calloc(size_t n, size_t m) {
   if (total > ummp_g.large_threshold && ummp_g.state == UMMP_S_READY) {
     ummp_tls_t *t = &ummp_tls;
     unsigned a = ummp_enter(t);
-    void *p = ummp_large_alloc(total, 16);         /* fresh pages are zero */
+    void *p = ummp_large_alloc(total, 16, ummp_tag_for(t, UMMP_RA()));   /* fresh pages are zero */
     ummp_leave(t, a);
     return p;
   }
-  void *p = malloc(total);
+  void *p = malloc_ra(total, UMMP_RA());
   if (p) memset(p, 0, total);
   return p;
 }
 
-UMMP_EXPORT void *realloc(void *p, size_t n) {
-  if (!p) return malloc(n);
+static void *realloc_ra(void *p, size_t n, const void *ra) {
+  if (!p) return malloc_ra(n, ra);
   if (n == 0) { free(p); return NULL; }
   ummp_tls_t *t = &ummp_tls;
   if (ummp_in_arena(p)) {
@@ -125,12 +135,16 @@ UMMP_EXPORT void *realloc(void *p, size_t n) {
       unsigned a = ummp_enter(t);
       size_t ob = old + UMM_HEADER_SIZE;
       void *q = umm_realloc(ummp_regions[ummp_region_index(p)].u, p, n);
-      if (q) { ummp_stats_sub(ob); ummp_stats_add(umm_usable_size(q) + UMM_HEADER_SIZE); }
+      if (q) {
+        ummp_stats_sub(ob);
+        ummp_stats_add(umm_usable_size(q) + UMM_HEADER_SIZE);
+        if (ummp_g.cfg.tag_mode == UMMP_TAG_SITE || t->tag_depth) ummp_block_retag(q, ummp_tag_for(t, ra));
+      }
       ummp_leave(t, a);
       ummp_unhold(t, hd);
       if (q) return q;
     }
-    void *q = malloc(n);
+    void *q = malloc_ra(n, ra);
     if (!q) return NULL;
     memcpy(q, p, old < n ? old : n);
     free(p);
@@ -141,7 +155,7 @@ UMMP_EXPORT void *realloc(void *p, size_t n) {
   size_t old = ummp_large_usable(p);
   if (n <= ummp_g.large_threshold / 2 || ummp_g.state != UMMP_S_READY) {
     if (n <= old && ummp_g.state != UMMP_S_READY) return p;
-    void *q = malloc(n);
+    void *q = malloc_ra(n, ra);
     if (!q) return NULL;
     memcpy(q, p, old < n ? old : n);
     free(p);
@@ -153,29 +167,31 @@ UMMP_EXPORT void *realloc(void *p, size_t n) {
   return q;
 }
 
+UMMP_EXPORT void *realloc(void *p, size_t n) { return realloc_ra(p, n, UMMP_RA()); }
+
 UMMP_EXPORT void *reallocarray(void *p, size_t n, size_t m) {
   size_t total;
   if (__builtin_mul_overflow(n, m, &total)) { errno = ENOMEM; return NULL; }
-  return realloc(p, total);
+  return realloc_ra(p, total, UMMP_RA());
 }
 
 UMMP_EXPORT int posix_memalign(void **out, size_t align, size_t n) {
   if (align < sizeof(void *) || (align & (align - 1)) || align % sizeof(void *)) return EINVAL;
   int err = errno;
-  void *p = align <= UMM_ALIGNMENT ? malloc(n) : aligned(align, n);
+  void *p = align <= UMM_ALIGNMENT ? malloc_ra(n, UMMP_RA()) : aligned(align, n, UMMP_RA());
   if (!p) { errno = err; return ENOMEM; }
   *out = p;
   return 0;
 }
 
-UMMP_EXPORT void *aligned_alloc(size_t align, size_t n) { return memalign_impl(align, n); }
-UMMP_EXPORT void *memalign(size_t align, size_t n) { return memalign_impl(align, n); }
-UMMP_EXPORT void *valloc(size_t n) { return memalign_impl(ummp_os_pagesize(), n); }
+UMMP_EXPORT void *aligned_alloc(size_t align, size_t n) { return memalign_impl(align, n, UMMP_RA()); }
+UMMP_EXPORT void *memalign(size_t align, size_t n) { return memalign_impl(align, n, UMMP_RA()); }
+UMMP_EXPORT void *valloc(size_t n) { return memalign_impl(ummp_os_pagesize(), n, UMMP_RA()); }
 
 UMMP_EXPORT void *pvalloc(size_t n) {
   size_t page = ummp_os_pagesize(), r;
   if (__builtin_add_overflow(n, page - 1, &r)) { errno = ENOMEM; return NULL; }
-  return memalign_impl(page, r & ~(page - 1));
+  return memalign_impl(page, r & ~(page - 1), UMMP_RA());
 }
 
 UMMP_EXPORT size_t malloc_usable_size(void *p) {

@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
@@ -49,6 +51,17 @@ void ummp_os_write(int fd, const char *buf, size_t len) {
 }
 
 int ummp_os_open_read(const char *path) { return (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC); }
+int ummp_os_open_write(const char *path) {
+  return (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+int ummp_os_signal(int sig, void (*handler)(int)) {
+  struct sigaction sa;                               /* libc's sigaction: a system call, no allocation */
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = handler;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  return sigaction(sig, &sa, NULL);
+}
 long ummp_os_read(int fd, void *buf, size_t len) {
   long r;
   do r = syscall(SYS_read, fd, buf, len); while (r < 0 && errno == EINTR);

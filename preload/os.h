@@ -22,6 +22,10 @@ int    ummp_os_purge(void *p, size_t len);
 /* write(2) the whole buffer (retries short writes and EINTR). */
 void   ummp_os_write(int fd, const char *buf, size_t len);
 int    ummp_os_open_read(const char *path);
+/* Create or truncate `path` for writing (0644, close-on-exec). -1 on failure. */
+int    ummp_os_open_write(const char *path);
+/* Install `handler` for signal `sig` (SA_RESTART, nothing blocked). 0 / -1. */
+int    ummp_os_signal(int sig, void (*handler)(int));
 long   ummp_os_read(int fd, void *buf, size_t len);
 void   ummp_os_close(int fd);
 /* A close-on-exec duplicate of fd numbered >= min, or fd itself on failure. */

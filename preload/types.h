@@ -26,6 +26,23 @@ _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's sm
 #define UMMP_T_LIVE  1u                    /* cache in use */
 #define UMMP_T_DEAD  2u                    /* after the thread-exit flush: no cache, straight to the core */
 
+/* ---- tags (tag.c) -------------------------------------------------------------
+ * A block's 32 core tag bits say who made it. Program tags (umm_tag_push) are
+ * 1..0x7fffffff; automatic tags have the top bit set; 0 is "untagged". */
+#define UMMP_TAG_NONE    0                 /* UMM_TAG=none: blocks get tag 0 */
+#define UMMP_TAG_THREAD  1                 /* UMM_TAG=thread (default): the allocating thread's serial */
+#define UMMP_TAG_SITE    2                 /* UMM_TAG=site: the call site (return address) */
+#define UMMP_TAG_AUTO    0x80000000u       /* automatic tags: top bit set */
+#define UMMP_TAG_KIND    0xc0000000u       /* mask of the kind bits */
+#define UMMP_TAGK_SITE   0x80000000u       /* site tag: low bits = site-table slot */
+#define UMMP_TAGK_THREAD 0xc0000000u       /* thread tag: low bits = thread serial (1, 2, ...) */
+#define UMMP_SITE_LOG2   17u               /* site table: 2^17 slots (1 MiB, lazily backed) */
+#define UMMP_SITE_MAX    98304u            /* sites kept (75 % load); later sites share the overflow tag */
+#define UMMP_TAG_OVERFLOW (UMMP_TAGK_SITE | (1u << UMMP_SITE_LOG2))  /* site beyond the table */
+#define UMMP_SITE_PROBES 64u               /* longest probe sequence; longer: overflow tag */
+#define UMMP_SITE_CACHE  256u              /* per-thread direct-mapped cache of recent sites */
+#define UMMP_TAG_STACK   16u               /* program tags kept per thread (deeper pushes repeat the 16th) */
+
 /* Per-thread state: a zero-initialised initial-exec TLS variable. The fast
  * paths touch only the fields before `busy` (all zero until the thread is
  * set up, which sends every call to the slow path). The malloc fast path
@@ -55,6 +72,12 @@ typedef struct ummp_tls {
   uint64_t  misses;                        /* mallocs that took the slow path */
   uint64_t  slow_ops;                      /* slow-path calls (the purge clock is read every UMMP_TICK of them) */
   uint64_t  now_ms;                        /* last clock reading of this thread (ms) */
+  uint32_t  cur_tag;                       /* tag of the allocation a slow path is serving (core calls and large blocks use it) */
+  uint32_t  thread_tag;                    /* UMMP_TAGK_THREAD | this thread's serial (0 until set up) */
+  uint32_t  tag_depth;                     /* program tags pushed and not yet popped (umm_tag_push / umm_tag_pop) */
+  uint32_t  tag_stack[UMMP_TAG_STACK];     /* the pushed program tags, innermost at tag_depth - 1 */
+  uint32_t  site_cache[UMMP_SITE_CACHE];   /* recent sites: site-table slot + 1 (0 empty), indexed by a hash of the
+                                              return address; verified against the table on use */
 } ummp_tls_t;
 
 /* ---- fork gate (fork.c) ---------------------------------------------------- */
@@ -80,7 +103,8 @@ typedef struct ummp_region {
  * Each has its own mapping; the 16 bytes before the block hold this header. */
 typedef struct ummp_large_hdr {
   size_t    map_len;                       /* length of the whole mapping */
-  size_t    offset;                        /* block address - mapping start (16, or more when over-aligned) */
+  uint32_t  offset;                        /* block address - mapping start (16, or more when over-aligned; < page + 16) */
+  uint32_t  tag;                           /* the block's tag (large blocks have no core header) */
 } ummp_large_hdr_t;
 #define UMMP_LARGE_SLOTS_LOG2 20u          /* registry: 2^20 slots of 8 bytes, reserved without backing */
 #define UMMP_LARGE_TOMB ((uintptr_t)1)     /* registry slot whose block was freed (reusable) */
@@ -93,6 +117,12 @@ typedef struct ummp_config {
   int       stats;                         /* UMM_STATS: 1 prints a summary to stderr at exit */
   int       stats_fd;                      /* where: a duplicate of stderr taken at start-up (programs close fd 2 before exit) */
   int       cache;                         /* UMM_CACHE: 0 disables the thread caches (default 1) */
+  int       tag_mode;                      /* UMM_TAG: UMMP_TAG_NONE / UMMP_TAG_THREAD (default) / UMMP_TAG_SITE */
+  int       check;                         /* UMM_CHECK: 1 runs umm_heap_check at exit and reports on stderr */
+  int       dump;                          /* UMM_DUMP set: dump the heap at exit (and on UMM_DUMP_SIGNAL) */
+  int       dump_json;                     /* UMM_DUMP_FORMAT=json (default text) */
+  int       dump_signal;                   /* UMM_DUMP_SIGNAL: signal number that requests a dump (0: none) */
+  char      dump_path[256];                /* UMM_DUMP: "" for stderr, else a file path */
 } ummp_config_t;
 
 /* ---- process-wide state ---------------------------------------------------- */
@@ -143,6 +173,12 @@ typedef struct ummp_global {
   uint64_t  misses;                        /* cache misses of exited threads */
   uint64_t  home_moves;                    /* times a thread left a contended or full home region */
   uint64_t  threads;                       /* threads set up */
+  /* debug heap (tag.c, debug.c) */
+  uintptr_t *site_tab;                     /* 2^UMMP_SITE_LOG2 return addresses (0 empty), CAS-inserted, never removed */
+  uint32_t  site_count;                    /* slots claimed in site_tab (atomic) */
+  uint32_t  thread_serial;                 /* last thread serial handed out (atomic) */
+  int       dump_req;                      /* 1: UMM_DUMP_SIGNAL arrived, the next slow path dumps (atomic) */
+  uint32_t  dump_seq;                      /* signal dumps written so far (atomic) */
 } ummp_global_t;
 
 #endif /* UMMP_TYPES_H */
