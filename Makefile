@@ -43,6 +43,7 @@ warnings:
 -include bench/suite.mk
 -include tools/tools.mk
 -include preload/preload.mk
+-include tests/fuzz/fuzz.mk
 
 # Runs every registered test; prints "N passed, N failed" and fails if any failed.
 test: all warnings $(TEST_DEPS)
