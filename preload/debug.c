@@ -120,6 +120,8 @@ typedef struct region_sum {
   uint64_t free_bytes;                     /* bytes of free chunks */
   uint64_t largest_free;                   /* largest free chunk */
   uint64_t free_chunks;                    /* free chunks */
+  uint64_t extent;                         /* end of the last chunk not free (offset in the region) */
+  uint64_t first;                          /* start of the first chunk not free (offset; valid when extent) */
   int      partial;                        /* 1: a nowait walk gave up */
 } region_sum_t;
 
@@ -137,6 +139,7 @@ typedef struct dump {
   int           nested;                    /* called from inside the allocator: no dladdr */
   uint64_t      secret;                    /* cache cookie */
   region_sum_t *cur;                       /* region being walked */
+  uintptr_t     cur_base;                  /* its start */
   uint64_t      live_blocks, live_bytes;   /* totals (regions and large blocks) */
   uint64_t      cached_blocks, cached_bytes;
   uint64_t      deferred_blocks, deferred_bytes;
@@ -177,6 +180,11 @@ static int dump_visit(const umm_chunk_t *c, void *arg) {
   dump_t *d = arg;
   region_sum_t *r = d->cur;
   r->total += c->size;
+  if (c->in_use) {
+    uint64_t off = (uint64_t)((uintptr_t)c->ptr - d->cur_base);
+    if (!r->extent) r->first = off;                  /* address order: the first one seen */
+    if (off + c->size > r->extent) r->extent = off + c->size;
+  }
   if (!c->in_use) {
     r->free_bytes += c->size;
     r->free_chunks++;
@@ -228,6 +236,7 @@ static void collect(dump_t *d) {
   if (nc > UMMP_MAX_REGIONS) nc = UMMP_MAX_REGIONS;
   for (uint32_t i = 0; i < nc; i++) {
     d->cur = &d->reg[i];
+    d->cur_base = (uintptr_t)ummp_regions[i].u;
     int r = d->nested ? umm_walk_nowait(ummp_regions[i].u, dump_visit, d) : umm_walk(ummp_regions[i].u, dump_visit, d);
     if (r == -1) { d->reg[i].partial = 1; d->partial = 1; }
     d->free_bytes += d->reg[i].free_bytes;
@@ -509,12 +518,234 @@ static int dump_to(int fd, int json, const char *reason, int nested) {
   return 0;
 }
 
+
+/* ---- heap map (umm_dump(fd, "svg")) ---------------------------------------------
+ * Each region a band of SVG_COLS columns drawn to scale (a column covers
+ * region_size / SVG_COLS bytes), coloured by what holds most of its bytes:
+ * one of the top SVG_NTOP tags by live bytes, other live blocks, thread
+ * caches, free. Runs of equal columns become one rect. A legend names the
+ * colours (top tags with their bytes), large blocks are listed beside. Two
+ * passes: the dump's collection (groups, to pick the top tags), then one
+ * walk per region into a column table, written out after each walk. */
+#define SVG_COLS    1000u
+#define SVG_NTOP    8u
+#define SVG_NCAT    (SVG_NTOP + 3u)
+#define SVG_OTHER   SVG_NTOP
+#define SVG_CACHED  (SVG_NTOP + 1u)
+#define SVG_FREE    (SVG_NTOP + 2u)
+#define SVG_BANDS   64u
+#define SVG_LEFT    150u
+#define SVG_TOP     56u
+#define SVG_BAND_H  22u
+#define SVG_GAP     10u
+#define SVG_LARGE   12u
+
+static const char *const svg_color[SVG_NCAT] = {
+  "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22",
+  "#7f7f7f", "#9edae5", "#f4f4f4",
+};
+
+typedef struct svg_ctx {
+  uint64_t (*col)[SVG_NCAT];               /* bytes per column and category */
+  uintptr_t base;                          /* region start */
+  uint64_t  origin;                        /* region offset at the band's left end */
+  size_t    rsize;                         /* bytes the band shows */
+  uint32_t  top[SVG_NTOP];                 /* the top tags */
+  unsigned  ntop;                          /* how many */
+  uint64_t  secret;                        /* cache cookie */
+} svg_ctx_t;
+
+static int svg_visit(const umm_chunk_t *c, void *arg) {
+  svg_ctx_t *s = arg;
+  unsigned cat = SVG_OTHER;
+  if (!c->in_use) cat = SVG_FREE;
+  else if (c->flags & UMM_CHUNK_DEFERRED) cat = SVG_OTHER;
+  else if (is_cached(c, s->secret)) cat = SVG_CACHED;
+  else for (unsigned i = 0; i < s->ntop; i++) if (s->top[i] == c->tags) { cat = i; break; }
+  uint64_t start = (uint64_t)((uintptr_t)c->ptr - UMM_HEADER_SIZE - s->base), end = start + c->size + UMM_HEADER_SIZE;
+  if (end <= s->origin) return 0;
+  start = start > s->origin ? start - s->origin : 0;
+  end -= s->origin;
+  if (end > s->rsize) end = s->rsize;
+  if (start >= end) return 0;
+  uint64_t x0 = start * SVG_COLS / s->rsize, x1 = (end - 1) * SVG_COLS / s->rsize;
+  for (uint64_t x = x0; x <= x1 && x < SVG_COLS; x++) {
+    uint64_t lo = x * s->rsize / SVG_COLS, hi = (x + 1) * s->rsize / SVG_COLS;
+    if (lo < start) lo = start;
+    if (hi > end) hi = end;
+    if (hi > lo) s->col[x][cat] += hi - lo;
+  }
+  return 0;
+}
+
+/* Text for XML: escapes & < > ". */
+static void put_xml(dump_t *d, const char *t) {
+  char b[2] = {0, 0};
+  for (; *t; t++) {
+    if (*t == '&') put(d, "&amp;");
+    else if (*t == '<') put(d, "&lt;");
+    else if (*t == '>') put(d, "&gt;");
+    else if (*t == '"') put(d, "&quot;");
+    else if ((unsigned char)*t >= 0x20 && (unsigned char)*t < 0x7f) { b[0] = *t; put(d, b); }
+  }
+}
+
+static void svg_band(dump_t *d, svg_ctx_t *s, uint32_t ri, unsigned row) {
+  uint64_t y = SVG_TOP + (uint64_t)row * (SVG_BAND_H + SVG_GAP);
+  region_sum_t *r = &d->reg[ri];
+  put(d, "<g class=\"band\" id=\"region-"); put_u(d, ri); put(d, "\">\n<text x=\"4\" y=\""); put_u(d, y + 10);
+  put(d, "\">region "); put_u(d, ri); put(d, "</text>\n<text x=\"4\" y=\""); put_u(d, y + 22);
+  put(d, "\" font-size=\"10\">+"); put_hex(d, s->origin); put(d, ", "); put_bytes(d, s->rsize); put(d, "</text>\n<rect x=\""); put_u(d, SVG_LEFT); put(d, "\" y=\""); put_u(d, y);
+  put(d, "\" width=\""); put_u(d, SVG_COLS); put(d, "\" height=\""); put_u(d, SVG_BAND_H);
+  put(d, "\" fill=\"#ffffff\" stroke=\"#999999\"/>\n");
+  unsigned x = 0;
+  while (x < SVG_COLS) {
+    unsigned best = SVG_NCAT;
+    uint64_t most = 0;
+    for (unsigned k = 0; k < SVG_NCAT; k++) if (s->col[x][k] > most) { most = s->col[x][k]; best = k; }
+    unsigned x1 = x + 1;
+    while (x1 < SVG_COLS) {
+      unsigned b2 = SVG_NCAT;
+      uint64_t m2 = 0;
+      for (unsigned k = 0; k < SVG_NCAT; k++) if (s->col[x1][k] > m2) { m2 = s->col[x1][k]; b2 = k; }
+      if (b2 != best) break;
+      x1++;
+    }
+    if (best < SVG_NCAT) {
+      put(d, "<rect x=\""); put_u(d, SVG_LEFT + x); put(d, "\" y=\""); put_u(d, y + 1); put(d, "\" width=\"");
+      put_u(d, x1 - x); put(d, "\" height=\""); put_u(d, SVG_BAND_H - 2); put(d, "\" fill=\""); put(d, svg_color[best]);
+      put(d, "\"/>\n");
+    }
+    x = x1;
+  }
+  put(d, "<title>region "); put_u(d, ri); put(d, ": in use "); put_bytes(d, r->in_use); put(d, ", cached ");
+  put_bytes(d, r->cached); put(d, ", free "); put_bytes(d, r->free_bytes); put(d, ", largest free ");
+  put_bytes(d, r->largest_free); put(d, "</title>\n</g>\n");
+}
+
+typedef struct svg_large {
+  dump_t  *d;                              /* output */
+  uint64_t x, y;                           /* where the next line goes */
+  unsigned shown;                          /* lines written */
+} svg_large_t;
+
+static int large_list(void *ptr, size_t size, void *arg) {
+  svg_large_t *L = arg;
+  dump_t *d = L->d;
+  if (L->shown++ == SVG_LARGE) return 1;
+  uint32_t tag = ummp_large_tag(ptr);
+  tag_name_t nm;
+  name_tag(d, tag, &nm);
+  char nbuf[512];
+  put(d, "<text x=\""); put_u(d, L->x); put(d, "\" y=\""); put_u(d, L->y); put(d, "\">");
+  put_hex(d, (uintptr_t)ptr); put(d, " "); put_bytes(d, size); put(d, "  ");
+  put_xml(d, fmt_name(nbuf, sizeof nbuf, tag, &nm)); put(d, "</text>\n");
+  L->y += 16;
+  return 0;
+}
+
+static int dump_svg(int fd, int nested) {
+  ummp_tls_t *t = &ummp_tls;
+  dump_t d;
+  if (dump_open(&d, fd, nested) != 0) return -1;
+  size_t page = ummp_g.page ? ummp_g.page : 4096;
+  size_t clen = (SVG_COLS * sizeof(uint64_t[SVG_NCAT]) + page - 1) & ~(page - 1);
+  svg_ctx_t s;
+  memset(&s, 0, sizeof s);
+  s.col = ummp_os_map(clen);
+  if (!s.col) { dump_close(&d); return -1; }
+  s.rsize = ummp_g.region_size;
+  s.secret = ummp_g.secret;
+  int err = errno;
+  uint32_t hd = ummp_hold(t);
+  unsigned a = ummp_enter(t);
+  collect(&d);
+  ummp_leave(t, a);
+  sort_groups(&d);
+  for (uint32_t k = 0; k < d.ngroups && s.ntop < SVG_NTOP; k++) s.top[s.ntop++] = d.grp[d.order[k]].tag;
+  unsigned nb = 0;
+  for (uint32_t i = 0; i < d.nreg && nb < SVG_BANDS; i++) if (d.reg[i].total) nb++;
+  uint64_t legend_h = 16u * (SVG_NCAT + 4u + (d.large_blocks < SVG_LARGE ? d.large_blocks : SVG_LARGE));
+  uint64_t h = SVG_TOP + (uint64_t)nb * (SVG_BAND_H + SVG_GAP);
+  if (SVG_TOP + legend_h > h) h = SVG_TOP + legend_h;
+  h += 20;
+  uint64_t w = SVG_LEFT + SVG_COLS + 20 + 520;
+  put(&d, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"");
+  put_u(&d, w); put(&d, "\" height=\""); put_u(&d, h); put(&d, "\" font-family=\"monospace\" font-size=\"12\">\n");
+  put(&d, "<title>umm heap map, pid "); put_u(&d, (uint64_t)ummp_os_getpid()); put(&d, "</title>\n");
+  put(&d, "<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n<text x=\"4\" y=\"18\" font-size=\"14\">umm heap map, pid ");
+  put_u(&d, (uint64_t)ummp_os_getpid()); put(&d, ", UMM_TAG="); put(&d, mode_name()); put(&d, ": live ");
+  put_bytes(&d, d.live_bytes); put(&d, " in "); put_u(&d, d.live_blocks); put(&d, " blocks, cached ");
+  put_bytes(&d, d.cached_bytes); put(&d, ", free "); put_bytes(&d, d.free_bytes); put(&d, "</text>\n<text x=\"4\" y=\"38\">");
+  put(&d, "each band is the used part of one region of "); put_bytes(&d, ummp_g.region_size);
+  put(&d, " (offset, width: from its first to its last block in use), drawn to scale: a pixel shows what holds most of its bytes</text>\n");
+  /* bands: one walk per region */
+  unsigned row = 0;
+  for (uint32_t i = 0; i < d.nreg && row < SVG_BANDS; i++) {
+    if (!d.reg[i].total) continue;
+    memset(s.col, 0, SVG_COLS * sizeof(uint64_t[SVG_NCAT]));
+    s.base = (uintptr_t)ummp_regions[i].u;
+    /* scale: the used part of the region, from a MiB boundary, a power of two >= 1 MiB wide */
+    s.origin = d.reg[i].extent ? d.reg[i].first & ~(uint64_t)((1u << 20) - 1) : 0;
+    s.rsize = (size_t)1 << 20;
+    while (s.origin + s.rsize < d.reg[i].extent && s.rsize < ummp_g.region_size) s.rsize <<= 1;
+    if (s.origin + s.rsize > ummp_g.region_size) s.origin = ummp_g.region_size - s.rsize;
+    a = ummp_enter(t);
+    if (nested) umm_walk_nowait(ummp_regions[i].u, svg_visit, &s);
+    else umm_walk(ummp_regions[i].u, svg_visit, &s);
+    ummp_leave(t, a);
+    svg_band(&d, &s, i, row++);
+  }
+  /* legend */
+  uint64_t lx = SVG_LEFT + SVG_COLS + 20, ly = SVG_TOP;
+  put(&d, "<g class=\"legend\">\n");
+  for (unsigned k = 0; k < SVG_NCAT; k++) {
+    if (k < SVG_NTOP && k >= s.ntop) continue;
+    put(&d, "<rect x=\""); put_u(&d, lx); put(&d, "\" y=\""); put_u(&d, ly); put(&d, "\" width=\"12\" height=\"12\" fill=\"");
+    put(&d, svg_color[k]); put(&d, "\" stroke=\"#999999\"/>\n<text x=\""); put_u(&d, lx + 18); put(&d, "\" y=\"");
+    put_u(&d, ly + 11); put(&d, "\">");
+    if (k < SVG_NTOP) {
+      group_t *g = group_of(&d, s.top[k]);
+      tag_name_t nm;
+      name_tag(&d, s.top[k], &nm);
+      char nbuf[512];
+      if (g) { put_bytes(&d, g->bytes); put(&d, " ("); put_u(&d, g->count); put(&d, ") "); }
+      put_xml(&d, fmt_name(nbuf, sizeof nbuf, s.top[k], &nm));
+    } else if (k == SVG_OTHER) {
+      put(&d, "other live blocks");
+    } else if (k == SVG_CACHED) {
+      put(&d, "thread caches "); put_bytes(&d, d.cached_bytes);
+    } else {
+      put(&d, "free "); put_bytes(&d, d.free_bytes);
+    }
+    put(&d, "</text>\n");
+    ly += 16;
+  }
+  put(&d, "</g>\n<g class=\"large\">\n<text x=\""); put_u(&d, lx); put(&d, "\" y=\""); put_u(&d, ly + 16);
+  put(&d, "\">large blocks (own mappings): "); put_u(&d, d.large_blocks); put(&d, ", "); put_bytes(&d, d.large_bytes);
+  put(&d, "</text>\n");
+  ly += 32;
+  svg_large_t L = {&d, lx, ly, 0};
+  a = ummp_enter(t);
+  ummp_large_foreach(large_list, &L);
+  ummp_leave(t, a);
+  put(&d, "</g>\n</svg>\n");
+  flush(&d);
+  ummp_unhold(t, hd);
+  ummp_os_unmap(s.col, clen);
+  dump_close(&d);
+  errno = err;
+  return 0;
+}
+
 UMMP_EXPORT int umm_dump(int fd, const char *format) {
   int json;
   if (!format || !strcmp(format, "text")) json = 0;
   else if (!strcmp(format, "json")) json = 1;
+  else if (!strcmp(format, "svg")) json = 2;
   else { errno = EINVAL; return -1; }
   if (ummp_ensure_init() != 0) { errno = ENOMEM; return -1; }
+  if (json == 2) return dump_svg(fd, ummp_reentrant(&ummp_tls));
   return dump_to(fd, json, "call", ummp_reentrant(&ummp_tls));
 }
 
@@ -568,6 +799,13 @@ void ummp_debug_exit(void) {
     n = ummp_fmt_str(b, sizeof b, n, bad ? " violations\n" : " violations (healthy)\n");
     ummp_os_write(ummp_g.cfg.stats_fd, b, n);
   }
+  if (ummp_g.cfg.leaks) {
+    int fd = ummp_g.cfg.leaks_path[0] ? ummp_os_open_write(ummp_g.cfg.leaks_path) : ummp_g.cfg.stats_fd;
+    if (fd >= 0) {
+      ummp_leak_report(fd, ummp_g.cfg.dump_json);
+      if (ummp_g.cfg.leaks_path[0]) ummp_os_close(fd);
+    }
+  }
   if (ummp_g.cfg.dump) {
     int close_it;
     int fd = dump_target(NULL, &close_it);
@@ -576,5 +814,265 @@ void ummp_debug_exit(void) {
       if (close_it) ummp_os_close(fd);
     }
   }
+  errno = err;
+}
+
+/* ---- leak report (UMM_LEAKS) ---------------------------------------------------
+ * A conservative mark phase at exit, like a garbage collector's:
+ *   blocks: every live block (regions walked in address order, so the array
+ *     is sorted; large blocks in a second, sorted array), in a private
+ *     mapping with a mark byte each;
+ *   roots: the writable PT_LOAD segments of every loaded module but the
+ *     preload itself (dl_iterate_phdr), the calling thread's instances of
+ *     their PT_TLS blocks, and the calling (exiting) thread's stack from the
+ *     current frame (registers spilled into it by __builtin_unwind_init) to
+ *     the end of its mapping (/proc/self/maps);
+ *   marking: every aligned word that points into a block (interior pointers
+ *     count) marks it and queues it; queued blocks are scanned word by word.
+ * Unmarked blocks are leaked: grouped by tag (UMM_TAG=site: by call site).
+ * Limits: other threads' stacks and registers are not roots (blocks only they
+ * hold are reported), nor is heap memory outside umm (a block referenced only
+ * from an mmap the program made); a stale word that happens to look like a
+ * pointer keeps a block (conservative). Other threads should be idle: a
+ * large block they free during the scan could be unmapped under it. Cost:
+ * one pass over roots and live blocks, O(words * log blocks). */
+typedef struct lblk {
+  uintptr_t ptr;                           /* first payload byte */
+  size_t    size;                          /* usable bytes */
+  uint32_t  tag;                           /* its tag */
+  uint32_t  mark;                          /* 1 reached */
+} lblk_t;
+
+typedef struct leak {
+  lblk_t   *b;                             /* arena blocks, by address */
+  size_t    nb, capb;                      /* used, capacity */
+  lblk_t   *lg;                            /* large blocks, by address */
+  size_t    nlg, caplg;
+  uint32_t *stack;                         /* mark stack: indices (large: capb + i) */
+  size_t    nstack;
+  uintptr_t lo, hi;                        /* address range of all blocks */
+  void     *map;                           /* the mapping */
+  size_t    map_len;
+  uint64_t  words;                         /* words scanned */
+  uintptr_t self_lo, self_hi;              /* the preload's own image: not a root */
+} leak_t;
+
+static int leak_visit(const umm_chunk_t *c, void *arg) {
+  leak_t *l = arg;
+  if (!c->in_use || (c->flags & UMM_CHUNK_DEFERRED) || is_cached(c, ummp_g.secret) || l->nb == l->capb) return 0;
+  lblk_t *e = &l->b[l->nb++];
+  e->ptr = (uintptr_t)c->ptr;
+  e->size = c->size;
+  e->tag = c->tags;
+  e->mark = 0;
+  return 0;
+}
+static int leak_large(void *ptr, size_t size, void *arg) {
+  leak_t *l = arg;
+  if (l->nlg == l->caplg) return 0;
+  size_t i = l->nlg++;
+  while (i && l->lg[i - 1].ptr > (uintptr_t)ptr) { l->lg[i] = l->lg[i - 1]; i--; }   /* insertion sort: few */
+  l->lg[i] = (lblk_t){(uintptr_t)ptr, size, ummp_large_tag(ptr), 0};
+  return 0;
+}
+
+static lblk_t *find(lblk_t *a, size_t n, uintptr_t v) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {                                  /* last block starting at or below v */
+    size_t mid = lo + (hi - lo) / 2;
+    if (a[mid].ptr <= v) lo = mid + 1; else hi = mid;
+  }
+  if (!lo) return NULL;
+  lblk_t *e = &a[lo - 1];
+  return v < e->ptr + e->size ? e : NULL;
+}
+
+static void scan(leak_t *l, uintptr_t from, uintptr_t to) {
+  from = (from + 7) & ~(uintptr_t)7;
+  for (uintptr_t w = from; w + 8 <= to; w += 8) {
+    uintptr_t v = *(const volatile uintptr_t *)w;
+    l->words++;
+    if (v < l->lo || v >= l->hi) continue;
+    lblk_t *e = find(l->b, l->nb, v);
+    uint32_t idx;
+    if (e) idx = (uint32_t)(e - l->b);
+    else if ((e = find(l->lg, l->nlg, v)) != NULL) idx = (uint32_t)(l->capb + (size_t)(e - l->lg));
+    else continue;
+    if (e->mark) continue;
+    e->mark = 1;
+    l->stack[l->nstack++] = idx;
+  }
+}
+
+static void drain(leak_t *l) {
+  while (l->nstack) {
+    uint32_t idx = l->stack[--l->nstack];
+    lblk_t *e = idx < l->capb ? &l->b[idx] : &l->lg[idx - l->capb];
+    scan(l, e->ptr, e->ptr + e->size);
+  }
+}
+
+static int phdr_roots(struct dl_phdr_info *info, size_t size, void *arg) {
+  (void)size;
+  leak_t *l = arg;
+  for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+    const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+    uintptr_t a = (uintptr_t)info->dlpi_addr + ph->p_vaddr;
+    if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
+      if (a < l->self_hi && a + ph->p_memsz > l->self_lo) continue;   /* the preload's own data */
+      scan(l, a, a + ph->p_memsz);
+      drain(l);
+    } else if (ph->p_type == PT_TLS && info->dlpi_tls_data) {
+      scan(l, (uintptr_t)info->dlpi_tls_data, (uintptr_t)info->dlpi_tls_data + ph->p_memsz);
+      drain(l);
+    }
+  }
+  return 0;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+/* End of the mapping holding addr (/proc/self/maps), 0 if not found. */
+static uintptr_t mapping_end(uintptr_t addr) {
+  int fd = ummp_os_open_read("/proc/self/maps");
+  if (fd < 0) return 0;
+  char buf[4096];
+  uintptr_t v[2] = {0, 0}, found = 0;
+  int field = 0, at_line_start = 1, skip = 0;
+  long r;
+  while (!found && (r = ummp_os_read(fd, buf, sizeof buf)) > 0) {
+    for (long i = 0; i < r && !found; i++) {
+      char c = buf[i];
+      if (c == '\n') { field = 0; v[0] = v[1] = 0; at_line_start = 1; skip = 0; continue; }
+      if (skip) continue;
+      if (at_line_start) { at_line_start = 0; field = 0; }
+      int h = hexval(c);
+      if (h >= 0 && field < 2) { v[field] = v[field] * 16 + (uintptr_t)h; continue; }
+      if (c == '-' && field == 0) { field = 1; continue; }
+      if (field == 1) {                              /* end of the range */
+        if (addr >= v[0] && addr < v[1]) found = v[1];
+        skip = 1;
+      }
+    }
+  }
+  ummp_os_close(fd);
+  return found;
+}
+
+static UMMP_NOINLINE void stack_roots(leak_t *l) {
+  __builtin_unwind_init();                           /* callee-saved registers into this frame */
+  volatile uintptr_t here = (uintptr_t)&here;
+  uintptr_t end = mapping_end(here);
+  if (end) scan(l, here, end);
+  drain(l);
+}
+
+/* The scanner's state lives in the preload's own data segment (not a root),
+ * not on the stack that is scanned. One report at a time (exit). */
+static leak_t leak_state;
+
+void ummp_leak_report(int fd, int json) {
+  ummp_tls_t *t = &ummp_tls;
+  static int busy;
+  if (__atomic_exchange_n(&busy, 1, __ATOMIC_ACQUIRE)) return;
+  leak_t *lp = &leak_state;
+#define l (*lp)
+  memset(&l, 0, sizeof l);
+  size_t committed = (size_t)__atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE) << ummp_g.region_shift;
+  l.capb = committed / 32 + 16;
+  l.caplg = __atomic_load_n(&ummp_g.large_live, __ATOMIC_RELAXED) + 64;
+  size_t page = ummp_g.page;
+  l.map_len = ((l.capb + l.caplg) * (sizeof(lblk_t) + sizeof(uint32_t)) + page - 1) & ~(page - 1);
+  l.map = ummp_os_reserve(l.map_len);
+  if (!l.map || ummp_os_commit(l.map, l.map_len) != 0) { __atomic_store_n(&busy, 0, __ATOMIC_RELEASE); return; }
+  l.b = l.map;
+  l.lg = l.b + l.capb;
+  l.stack = (uint32_t *)(void *)(l.lg + l.caplg);
+  l.self_lo = (uintptr_t)&ummp_g;                    /* the segment holding ummp_g is not a root */
+  l.self_hi = (uintptr_t)&ummp_g + sizeof ummp_g;
+  uint64_t t0 = ummp_os_now_ms();
+  int err = errno;
+  uint32_t hd = ummp_hold(t);
+  unsigned a = ummp_enter(t);
+  uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
+  for (uint32_t i = 0; i < nc; i++) umm_walk(ummp_regions[i].u, leak_visit, &l);
+  ummp_large_foreach(leak_large, &l);
+  l.lo = UINTPTR_MAX;
+  if (l.nb) { l.lo = l.b[0].ptr; l.hi = l.b[l.nb - 1].ptr + l.b[l.nb - 1].size; }
+  if (l.nlg) {
+    if (l.lg[0].ptr < l.lo) l.lo = l.lg[0].ptr;
+    uintptr_t e = l.lg[l.nlg - 1].ptr + l.lg[l.nlg - 1].size;
+    if (e > l.hi) l.hi = e;
+  }
+  ummp_leave(t, a);
+  /* roots (loader lock inside dl_iterate_phdr: outside the section) */
+  dl_iterate_phdr(phdr_roots, &l);
+  stack_roots(&l);
+  /* report: the leaked blocks grouped by tag, through the dump machinery */
+  dump_t d;
+  if (dump_open(&d, fd, 0) == 0) {
+    uint64_t reach_blocks = 0, reach_bytes = 0;
+    for (size_t i = 0; i < l.nb + l.nlg; i++) {
+      lblk_t *e = i < l.nb ? &l.b[i] : &l.lg[i - l.nb];
+      if (e->mark) { reach_blocks++; reach_bytes += e->size; }
+      else add_live(&d, (void *)e->ptr, e->size, e->tag);
+    }
+    sort_groups(&d);
+    uint64_t ms = ummp_os_now_ms() - t0;
+    if (json) {
+      put(&d, "{\"umm_leaks\": 1, ");
+      json_kv(&d, "pid", (uint64_t)ummp_os_getpid(), 1);
+      put(&d, "\"tag_mode\": \""); put(&d, mode_name()); put(&d, "\", ");
+      json_kv(&d, "leaked_blocks", d.live_blocks, 1); json_kv(&d, "leaked_bytes", d.live_bytes, 1);
+      json_kv(&d, "reachable_blocks", reach_blocks, 1); json_kv(&d, "reachable_bytes", reach_bytes, 1);
+      json_kv(&d, "words_scanned", l.words, 1); json_kv(&d, "ms", ms, 1);
+      put(&d, "\"leaks\": [");
+      for (uint32_t k = 0; k < d.ngroups; k++) {
+        group_t *g = &d.grp[d.order[k]];
+        tag_name_t nm;
+        name_tag(&d, g->tag, &nm);
+        char nb[512];
+        put(&d, k ? ",\n  {" : "\n  {");
+        json_kv(&d, "tag", g->tag, 1);
+        put(&d, "\"kind\": \""); put(&d, nm.kind); put(&d, "\", \"name\": \""); put_json(&d, fmt_name(nb, sizeof nb, g->tag, &nm));
+        put(&d, "\", ");
+        if (nm.func) { put(&d, "\"function\": \""); put_json(&d, nm.func); put(&d, "\", "); }
+        json_kv(&d, "blocks", g->count, 1); json_kv(&d, "bytes", g->bytes, 0);
+        put(&d, "}");
+      }
+      put(&d, "]}\n");
+    } else {
+      put(&d, "umm: leak report (exit), pid "); put_u(&d, (uint64_t)ummp_os_getpid());
+      put(&d, ", UMM_TAG="); put(&d, mode_name());
+      put(&d, "\numm:   leaked (unreachable) "); put_u(&d, d.live_blocks); put(&d, " blocks, "); put_bytes(&d, d.live_bytes);
+      put(&d, " in "); put_u(&d, d.ngroups); put(&d, " tags; still reachable "); put_u(&d, reach_blocks);
+      put(&d, " blocks, "); put_bytes(&d, reach_bytes); put(&d, "\numm:   (scanned "); put_u(&d, l.words);
+      put(&d, " words in "); put_u(&d, ms); put(&d, " ms)\n");
+      if (d.ngroups)
+        put(&d, "umm:          bytes     blocks   smallest    largest  allocated at  [addr2line offset]  examples\n");
+      for (uint32_t k = 0; k < d.ngroups; k++) {
+        group_t *g = &d.grp[d.order[k]];
+        tag_name_t nm;
+        name_tag(&d, g->tag, &nm);
+        char nb[512];
+        put(&d, "umm:   "); put_pad_bytes(&d, g->bytes, 12); put_pad_u(&d, g->count, 11); put_pad_u(&d, g->smallest, 11);
+        put_pad_u(&d, g->largest, 11); put(&d, "  "); put(&d, fmt_name(nb, sizeof nb, g->tag, &nm));
+        if (nm.module) { put(&d, "  ["); put(&d, nm.base); put(&d, "+"); put_hex(&d, nm.mod_off); put(&d, "]"); }
+        put(&d, " ");
+        for (uint64_t j = 0; j < g->count && j < NADDR; j++) { put(&d, " "); put_hex(&d, (uintptr_t)g->addr[j]); }
+        put(&d, "\n");
+      }
+      put(&d, "umm: end of leak report\n");
+    }
+    flush(&d);
+    dump_close(&d);
+  }
+  ummp_unhold(t, hd);
+  ummp_os_unmap(l.map, l.map_len);
+#undef l
+  __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
   errno = err;
 }

@@ -15,6 +15,7 @@
  *   UMM_DUMP_FORMAT text (default) | json
  *   UMM_DUMP_SIGNAL a signal name (USR2, SIGUSR2) or number: dump when it arrives
  *   UMM_CHECK       1: run the core checker over every region at exit
+ *   UMM_LEAKS       1 | stderr | PATH: leak report at exit (debug.c; format UMM_DUMP_FORMAT)
  */
 #include "internal.h"
 
@@ -102,6 +103,12 @@ static void apply(ummp_config_t *cfg, const char *e) {
     cfg->dump_json = str_is(v, "json");
   } else if (name_is(e, "UMM_DUMP_SIGNAL", &v)) {
     cfg->dump_signal = ummp_signal_number(v);
+  } else if (name_is(e, "UMM_LEAKS", &v)) {
+    cfg->leaks = v[0] != 0 && !str_is(v, "0");
+    size_t k = 0;
+    if (!str_is(v, "1") && !str_is(v, "stderr"))
+      for (; v[k] && k < sizeof cfg->leaks_path - 1; k++) cfg->leaks_path[k] = v[k];
+    cfg->leaks_path[k] = 0;
   } else if (name_is(e, "UMM_CHECK", &v)) {
     cfg->check = v[0] != 0 && v[0] != '0';
   }

@@ -40,7 +40,8 @@ static UMMP_NOINLINE int init_slow(void) {
     t->initing = 1;
     ummp_env_read(&ummp_g.cfg);
     ummp_g.page = ummp_os_pagesize();
-    ummp_g.cfg.stats_fd = ummp_g.cfg.stats || ummp_g.cfg.check || (ummp_g.cfg.dump && !ummp_g.cfg.dump_path[0])
+    ummp_g.cfg.stats_fd = ummp_g.cfg.stats || ummp_g.cfg.check || (ummp_g.cfg.dump && !ummp_g.cfg.dump_path[0]) ||
+                              (ummp_g.cfg.leaks && !ummp_g.cfg.leaks_path[0])
                               ? ummp_os_dup_high(2, 1000) : 2;
     ummp_g.purge_delay_ms = ummp_g.cfg.purge_delay_ms;
     ummp_g.secret = ummp_os_random();

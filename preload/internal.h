@@ -271,6 +271,8 @@ static inline void ummp_block_retag(void *p, uint32_t tag) {
 void   ummp_debug_ctor(void);
 /* Destructor part: UMM_CHECK and UMM_DUMP at exit. */
 void   ummp_debug_exit(void);
+/* The leak report (conservative mark from the roots; design in debug.c) to fd. */
+void   ummp_leak_report(int fd, int json);
 /* Serve a pending signal dump request (thread held, outside any section). */
 void   ummp_debug_serve(ummp_tls_t *t);
 static inline void ummp_debug_poll(ummp_tls_t *t) {

@@ -123,6 +123,8 @@ typedef struct ummp_config {
   int       dump_json;                     /* UMM_DUMP_FORMAT=json (default text) */
   int       dump_signal;                   /* UMM_DUMP_SIGNAL: signal number that requests a dump (0: none) */
   char      dump_path[256];                /* UMM_DUMP: "" for stderr, else a file path */
+  int       leaks;                         /* UMM_LEAKS set (not 0): leak report at exit */
+  char      leaks_path[256];               /* UMM_LEAKS: "" for stderr (1, stderr), else a file path */
 } ummp_config_t;
 
 /* ---- process-wide state ---------------------------------------------------- */

@@ -1,7 +1,7 @@
 /* debug_tags.c - the debug heap's program API under the preload: umm_tag_push /
  * umm_tag_pop / umm_tag_of round trips for every allocation entry point and
  * size class, automatic tags per UMM_TAG mode, umm_heap_walk flags (cached,
- * large), umm_heap_check, umm_dump in both formats (to files named by argv). */
+ * large), umm_heap_check, umm_dump in all three formats (text, json, svg: files named by argv). */
 #include "ptest.h"
 #include <fcntl.h>
 #include <malloc.h>
@@ -147,6 +147,12 @@ int main(int argc, char **argv) {
     close(fd);
     CHECK(file_has(argv[1], "program tag 4242"));
     CHECK(file_has(argv[2], "\"tag\": 4242, \"kind\": \"program\""));
+  }
+  if (argc > 3) {
+    int fd = open(argv[3], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0 && umm_dump(fd, "svg") == 0);
+    close(fd);
+    CHECK(file_has(argv[3], "program tag 4242"));
   }
   for (int i = 0; i < 10; i++) free(keep[i]);
   free(w.small); free(w.large);
