@@ -52,7 +52,9 @@ extern int      umm_heap_check(void) UMM_DEBUG_WEAK;
 /* Write a dump of the heap to fd: format "text", "json" (live blocks grouped
  * by tag with counts, bytes, smallest, largest, example addresses; totals;
  * free, cached, deferred bytes; per-region fragmentation). Never calls
- * malloc. "svg": a heap map (see README). 0, or -1 for an unknown format. */
+ * malloc. "svg": a heap map (see README). 0, or -1 for an unknown format.
+ * Not async-signal-safe (it may call dladdr): for dumps on a signal use
+ * UMM_DUMP_SIGNAL, which writes the dump at the next allocator call. */
 extern int      umm_dump(int fd, const char *format) UMM_DEBUG_WEAK;
 
 #ifdef __cplusplus
