@@ -11,6 +11,7 @@
  * atomic instruction, no call. Everything else goes to cache.c. */
 #define _GNU_SOURCE
 #include "internal.h"
+#include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -204,6 +205,40 @@ UMMP_EXPORT size_t malloc_usable_size(void *p) {
 UMMP_EXPORT void cfree(void *p) { free(p); }
 UMMP_EXPORT void free_sized(void *p, size_t n) { (void)n; free(p); }
 UMMP_EXPORT void free_aligned_sized(void *p, size_t align, size_t n) { (void)align; (void)n; free(p); }
+
+/* C++ operator new (size_t) and new[] and their nothrow forms: served here
+ * so that the site (UMM_TAG=site) is the caller of new, not libstdc++'s
+ * operator new. Only when malloc fails does the next definition (libstdc++,
+ * found with dlsym RTLD_NEXT) run, with its new_handler loop and bad_alloc.
+ * operator delete stays libstdc++'s (it calls free). A program that defines
+ * its own operator new still wins (the executable comes first). */
+#if __SIZEOF_SIZE_T__ == 8
+static UMMP_NOINLINE void *cxx_next(const char *sym, size_t n, const void *nothrow) {
+  void *f = dlsym(RTLD_NEXT, sym);
+  if (!f) {
+    if (nothrow) return NULL;
+    ummp_os_die("operator new: out of memory and no libstdc++ to throw bad_alloc,", NULL);
+  }
+  if (nothrow) return ((void *(*)(size_t, const void *))f)(n, nothrow);
+  return ((void *(*)(size_t))f)(n);
+}
+UMMP_EXPORT void *_Znwm(size_t n) {
+  void *p = malloc_ra(n, UMMP_RA());
+  return ummp_likely(p != NULL) ? p : cxx_next("_Znwm", n, NULL);
+}
+UMMP_EXPORT void *_Znam(size_t n) {
+  void *p = malloc_ra(n, UMMP_RA());
+  return ummp_likely(p != NULL) ? p : cxx_next("_Znam", n, NULL);
+}
+UMMP_EXPORT void *_ZnwmRKSt9nothrow_t(size_t n, const void *nt) {
+  void *p = malloc_ra(n, UMMP_RA());
+  return ummp_likely(p != NULL) ? p : cxx_next("_ZnwmRKSt9nothrow_t", n, nt);
+}
+UMMP_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt) {
+  void *p = malloc_ra(n, UMMP_RA());
+  return ummp_likely(p != NULL) ? p : cxx_next("_ZnamRKSt9nothrow_t", n, nt);
+}
+#endif
 
 /* glibc's internal names, used by a few programs and libraries. */
 #if defined(__GNUC__) && !defined(__clang__)
