@@ -288,12 +288,39 @@ void ummp_free_slow(void *p) {
   errno = err;
 }
 
+/* The tag lane with any tag (program tags, a site not in the thread's cache). */
+static UMMP_NOINLINE void *lane_any(size_t n, const void *ra) {
+  return ummp_malloc_slow(n, ra);
+}
+static UMMP_NOINLINE void *retag_ret(void *b, uint32_t tag) {
+  ummp_block_retag_cas(b, tag);
+  return b;
+}
+
+/* malloc's slow path, tail-called (ra is malloc's caller). Its hot case, UMM_TAG=site
+ * with the site in the thread's site cache and the bin not empty, makes only
+ * tail calls, so it needs no stack frame. */
 UMMP_NOINLINE void *ummp_malloc_slow_tail(size_t n) {
   const void *ra = __builtin_return_address(0);
   ummp_tls_t *t = &ummp_tls;
-  if (tag_lane_on(t, n)) {
-    void *p = tag_lane(t, n, ra);
-    if (p) return p;
+  if (!tag_lane_on(t, n)) return ummp_malloc_slow_general(n, ra);
+  if (t->tag_depth != 0 || ummp_g.cfg.tag_mode != UMMP_TAG_SITE) return lane_any(n, ra);
+  uintptr_t r = (uintptr_t)ra;
+  uint32_t s = t->site_cache[(r * 0x9e3779b97f4a7c15ull) >> 56];
+  if (ummp_unlikely(s == 0) || __atomic_load_n(&ummp_g.site_tab[s - 1], __ATOMIC_RELAXED) != r) return lane_any(n, ra);
+  uint32_t tag = UMMP_TAGK_SITE | (s - 1);
+  if (ummp_unlikely(!ummp_cache_take(t))) return ummp_malloc_slow_general(n, ra);
+  size_t c = (n + 23) >> 4;
+  c += c < UMMP_MIN_GRAN;
+  void **b = t->bin[c];
+  if (ummp_unlikely(b == NULL)) {
+    ummp_cache_give(t);
+    return ummp_malloc_slow_general(n, ra);
   }
-  return ummp_malloc_slow_general(n, ra);
+  t->bin[c] = b[0];
+  t->pops[c]++;
+  b[1] = NULL;
+  ummp_cache_give(t);
+  if (ummp_unlikely(hdr_tags(__atomic_load_n((uint64_t *)b - 1, __ATOMIC_RELAXED)) != tag)) return retag_ret(b, tag);
+  return b;
 }
