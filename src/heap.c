@@ -239,10 +239,17 @@ int ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out) {
   return claim_want(u, g, g, 1, tags, nowait, out, &got);    /* n = 1: the carving loop folds away */
 }
 
+/* A batch takes the best fit for UMMI_BATCH_MIN blocks (or n if fewer) and
+ * carves up to n from it: freed holes of a few blocks get reused instead of
+ * always cutting fresh memory for the whole batch (which made thread-cache
+ * refills grow the heap), while a batch still costs one lock round-trip. */
+#define UMMI_BATCH_MIN 8u
+
 int ummi_claim(umm_t *u, size_t g, size_t n, uint32_t tags, int nowait, void **out, size_t *got) {
   if (n > MAX_G / g) n = MAX_G / g;
-  int r = claim_want(u, g * n, g, n, tags, nowait, out, got);
-  if (r == UMMI_NOMEM && n > 1) r = claim_want(u, g, g, n, tags, nowait, out, got);
+  size_t first = n < UMMI_BATCH_MIN ? n : UMMI_BATCH_MIN;
+  int r = claim_want(u, g * first, g, n, tags, nowait, out, got);
+  if (r == UMMI_NOMEM && first > 1) r = claim_want(u, g, g, n, tags, nowait, out, got);
   return r;
 }
 
