@@ -7,7 +7,7 @@
 set -u
 cd "$(dirname "$0")/.."
 B=${B:-build}
-SO=$(pwd)/$B/libumm_preload.so
+case $B in /*) SO=$B/libumm_preload.so ;; *) SO=$(pwd)/$B/libumm_preload.so ;; esac
 WL="larson xmalloc cache_scratch cache_thrash mstress rptest alloc_test glibc_simple glibc_thread realloc fragment large churn"
 for w in $WL fastpath measure; do
   [ -x "$B/bench/$w" ] || { make -s bench-workloads >/dev/null || exit 1; break; }

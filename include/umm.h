@@ -92,6 +92,10 @@ UMM_API int      umm_owns(umm_t *u, const void *p);
 
 /* ---- walking --------------------------------------------------------------- */
 #define UMM_CHUNK_DEFERRED 1u              /* umm_chunk_t.flags: freed by umm_free_nowait, not yet merged */
+/* Reserved for layers above the core (the preload's umm_heap_walk, see
+ * include/umm_debug.h); the core never sets them. */
+#define UMM_CHUNK_CACHED 0x100u            /* in a thread cache: free from the program's view (in_use is 0) */
+#define UMM_CHUNK_LARGE  0x200u            /* a large block (its own mapping), listed after the regions */
 typedef struct umm_chunk {
   void    *ptr;                            /* first payload byte (16-aligned) */
   size_t   size;                           /* usable bytes */

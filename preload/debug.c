@@ -52,7 +52,7 @@ static int walk_visit(const umm_chunk_t *c, void *arg) {
   if (is_cached(c, w->secret)) {
     umm_chunk_t d = *c;
     d.in_use = 0;
-    d.flags |= 0x100u;                               /* UMM_CHUNK_CACHED (umm_debug.h) */
+    d.flags |= UMM_CHUNK_CACHED;
     return w->visit(&d, w->arg);
   }
   return w->visit(c, w->arg);
@@ -60,7 +60,7 @@ static int walk_visit(const umm_chunk_t *c, void *arg) {
 
 static int walk_large(void *ptr, size_t size, void *arg) {
   walk_ctx_t *w = arg;
-  umm_chunk_t d = {ptr, size, ummp_large_tag(ptr), 1, 0x200u};   /* UMM_CHUNK_LARGE */
+  umm_chunk_t d = {ptr, size, ummp_large_tag(ptr), 1, UMM_CHUNK_LARGE};
   return w->visit(&d, w->arg);
 }
 
