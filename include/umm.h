@@ -84,8 +84,13 @@ UMM_API void     umm_free_batch(umm_t *u, void **ptrs, size_t n);
 /* ---- block information (no lock; p must be a live block) ------------------ */
 UMM_API size_t   umm_usable_size(const void *p);     /* >= the request; 0 for NULL */
 UMM_API uint32_t umm_tags(const void *p);
-/* Replace a live block's tags (takes its lock, waits). */
+/* Replace a live block's tags (validated; waits while its lock is held). */
 UMM_API void     umm_set_tags(umm_t *u, void *p, uint32_t tags);
+/* The same without validation, for allocator layers re-tagging a block they
+ * own (e.g. a cached block handed out again): one CAS that expects the lock
+ * bit clear (lock, write and unlock in one step); spins while a walker or a
+ * neighbour's operation holds the lock. Not for signal handlers. */
+UMM_API void     umm_retag(void *p, uint32_t tags);
 /* 1 when p looks like a live block of u: inside the region, aligned, header
  * in use and consistent with its successor. Cheap; does not lock. */
 UMM_API int      umm_owns(umm_t *u, const void *p);

@@ -76,21 +76,7 @@ uint32_t ummp_site_lookup(ummp_tls_t *t, uintptr_t ra, unsigned h) {
   return UMMP_TAG_OVERFLOW;
 }
 
-void ummp_block_retag_cas(void *p, uint32_t tag) {
-  uint64_t *hp = (uint64_t *)p - 1;
-  uint64_t h = __atomic_load_n(hp, __ATOMIC_RELAXED);
-  while (hdr_tags(h) != tag) {
-    if (hdr_is_locked(h)) {                          /* a walker or a neighbour's operation: brief */
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-      h = __atomic_load_n(hp, __ATOMIC_RELAXED);
-      continue;
-    }
-    uint64_t nh = (h & 0xffffffffull) | ((uint64_t)tag << HDR_TAG_SHIFT);
-    if (__atomic_compare_exchange_n(hp, &h, nh, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return;
-  }
-}
+void ummp_block_retag_cas(void *p, uint32_t tag) { umm_retag(p, tag); }
 
 /* The size-class table the fast path uses (t->cls), as thread set-up fills it. */
 static void cls_fill(unsigned char *cls) {

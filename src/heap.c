@@ -8,7 +8,9 @@
  *
  * What guards what.
  *   - A chunk's header word (size, IN_USE, PREV_FREE, CHECK, TAGS) changes
- *     only under that chunk's lock. Single exception: umm_free_nowait sets
+ *     only under that chunk's lock (umm_set_tags / umm_retag take it, write
+ *     and drop it in one CAS that expects the lock bit clear). Single
+ *     exception: umm_free_nowait sets
  *     DEFERRED on an in-use chunk with a CAS that keeps the rest of the word,
  *     whoever holds the lock (it must never wait). Therefore a lock holder
  *     unlocks an in-use chunk that is not its own (a neighbour, a walked

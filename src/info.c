@@ -9,11 +9,31 @@ uint32_t umm_tags(const void *p) { return hdr_tags(hdr_peek(chunk_of(p))); }
 
 static const char *const TAGS_MSG[2] = {"umm_set_tags(): invalid pointer", "umm_set_tags(): freed block"};
 
-void umm_set_tags(umm_t *u, void *p, uint32_t tags) {
-  umm_block_t *c = ummi_validate(u, p, TAGS_MSG);
-  uint64_t h = ummi_lock_wait(u, c);
-  if (ummi_unlikely(hdr_is_free(h))) { chunk_unlock(c); ummi_fatal(TAGS_MSG[1], p); }
-  chunk_unlock_update(c, ~(uint64_t)0 << HDR_TAG_SHIFT, (uint64_t)tags << HDR_TAG_SHIFT);
+/* A CAS that expects LOCK clear is a lock, a write and an unlock in one
+ * atomic step, so it keeps the protocol of heap.c (nobody holds the lock
+ * while the word changes). */
+static void retag(umm_t *u, umm_block_t *c, uint32_t tags) {
+  uint64_t h = hdr_peek(c);
+  for (;;) {
+    if (hdr_is_locked(h)) {
+      if (u) { ummi_contended(u); ummi_backoff(u); }
+#if defined(__x86_64__) || defined(__i386__)
+      else __builtin_ia32_pause();
+#endif
+      h = hdr_peek(c);
+      continue;
+    }
+    if (ummi_unlikely(hdr_is_free(h))) ummi_fatal(TAGS_MSG[1], chunk_payload(c));
+    uint64_t n = (h & ~(~(uint64_t)0 << HDR_TAG_SHIFT)) | ((uint64_t)tags << HDR_TAG_SHIFT);
+    if (__atomic_compare_exchange_n(&c->hdr, &h, n, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED)) return;
+  }
+}
+
+void umm_set_tags(umm_t *u, void *p, uint32_t tags) { retag(u, ummi_validate(u, p, TAGS_MSG), tags); }
+
+void umm_retag(void *p, uint32_t tags) {
+  umm_block_t *c = chunk_of(p);
+  if (hdr_tags(hdr_peek(c)) != tags) retag(NULL, c, tags);
 }
 
 int umm_owns(umm_t *u, const void *p) {
