@@ -73,10 +73,18 @@ int umm_check(umm_t *u) {
     }
   }
   FAIL(indexed != nfree);
-  /* The deferred stack: in-use chunks marked DEFERRED, as many as counted. */
+  /* The deferred stack and slots: in-use chunks marked DEFERRED, as many as counted. */
   size_t nstack = 0;
   for (umm_block_t *d = __atomic_load_n(&u->deferred, __ATOMIC_RELAXED); d; d = d->next) {
     if (!in_region(u, d) || nstack > nchunks) { FAIL(1); break; }
+    uint64_t h = hdr_peek(d);
+    FAIL(!hdr_is_used(h) || !hdr_is_deferred(h));
+    nstack++;
+  }
+  for (unsigned i = 0; i < UMMI_DEFER_SLOTS; i++) {
+    umm_block_t *d = __atomic_load_n(&u->deferred_slot[i], __ATOMIC_RELAXED);
+    if (!d) continue;
+    if (!in_region(u, d)) { FAIL(1); continue; }
     uint64_t h = hdr_peek(d);
     FAIL(!hdr_is_used(h) || !hdr_is_deferred(h));
     nstack++;

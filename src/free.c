@@ -109,34 +109,65 @@ void umm_free_batch(umm_t *u, void **ptrs, size_t n) {
   UMM_CHECK_QUIET(u);
 }
 
-/* Lock-free: mark the chunk DEFERRED with a CAS that keeps the rest of the
- * word (so it works while a neighbour, a walker or the very thread this
- * signal handler interrupted holds the chunk's lock; see heap.c) and push it
- * on the deferred stack. */
+/* Lock-free, never waits. The chunk is marked DEFERRED and handed to the next
+ * waiting call (or umm_drain), in one of two ways:
+ *  - its lock is free: one CAS takes the lock and sets DEFERRED; the stack
+ *    link is written into the payload under that lock (so a walker, which
+ *    reads content only under the chunk's lock, never sees it change), the
+ *    chunk is pushed on the deferred stack (CAS) and unlocked;
+ *  - its lock is busy (a walker, a neighbour's operation, or the very thread
+ *    this signal handler interrupted holds it): DEFERRED is set by a CAS that
+ *    keeps the lock bit (holders of foreign in-use chunks unlock by RMW, see
+ *    heap.c), and the pointer is parked in a free slot of deferred_slot[]
+ *    (CAS into NULL): no payload write. Only when all UMMI_DEFER_SLOTS slots
+ *    are taken does it fall back to the stack link (then a walker visiting
+ *    this chunk at that moment may see its first word change).
+ * The count goes up before the chunk is published and down after each merge,
+ * so it never drops below the number still waiting. */
 void umm_free_nowait(umm_t *u, void *p) {
   if (!p) return;
   umm_block_t *c = ummi_validate(u, p, FREE_MSG);
   uint64_t h = __atomic_load_n(&c->hdr, __ATOMIC_RELAXED);
-  do {
+  int took;                                         /* 1: we took the free lock; 0: it was busy */
+  for (;;) {
     if (ummi_unlikely(hdr_is_free(h) || hdr_is_deferred(h))) ummi_fatal(FREE_MSG[1], p);
-  } while (!__atomic_compare_exchange_n(&c->hdr, &h, h | HDR_DEFERRED, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
-  /* Count before the push and uncount after each merge: the count never
-   * drops below the number of chunks still waiting. */
+    took = !hdr_is_locked(h);
+    uint64_t n = h | HDR_DEFERRED | (took ? HDR_LOCK : 0);
+    if (__atomic_compare_exchange_n(&c->hdr, &h, n, 1, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) { h = n; break; }
+  }
   __atomic_fetch_add(&u->deferred_count, 1, __ATOMIC_RELAXED);
+  if (!took) {
+    ummi_contended(u);
+    for (unsigned i = 0; i < UMMI_DEFER_SLOTS; i++) {
+      umm_block_t *z = NULL;
+      if (__atomic_load_n(&u->deferred_slot[i], __ATOMIC_RELAXED) == NULL &&
+          __atomic_compare_exchange_n(&u->deferred_slot[i], &z, c, 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+        return;
+    }
+  }
   umm_block_t *head = __atomic_load_n(&u->deferred, __ATOMIC_RELAXED);
   do {
     c->next = head;
   } while (!__atomic_compare_exchange_n(&u->deferred, &head, c, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+  if (took) chunk_unlock_store(c, h);               /* our own block: nobody else wrote the word */
+}
+
+static void drain_one(umm_t *u, umm_block_t *c) {
+  ummi_free_chunk(u, c, 1, FREE_MSG);
+  __atomic_fetch_sub(&u->deferred_count, 1, __ATOMIC_RELAXED);
 }
 
 void ummi_drain(umm_t *u) {
   umm_block_t *c = __atomic_exchange_n(&u->deferred, NULL, __ATOMIC_ACQUIRE);
   while (c) {
     umm_block_t *next = c->next;                    /* read before c stops being ours */
-    ummi_free_chunk(u, c, 1, FREE_MSG);
-    __atomic_fetch_sub(&u->deferred_count, 1, __ATOMIC_RELAXED);
+    drain_one(u, c);
     c = next;
   }
+  for (unsigned i = 0; i < UMMI_DEFER_SLOTS; i++)
+    if (__atomic_load_n(&u->deferred_slot[i], __ATOMIC_RELAXED) &&
+        (c = __atomic_exchange_n(&u->deferred_slot[i], NULL, __ATOMIC_ACQUIRE)) != NULL)
+      drain_one(u, c);
 }
 
 void umm_drain(umm_t *u) {

@@ -133,7 +133,7 @@ static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *co
 /* free.c */
 void     ummi_drain(umm_t *u);
 static inline void ummi_maybe_drain(umm_t *u) {
-  if (ummi_unlikely(__atomic_load_n(&u->deferred, __ATOMIC_RELAXED) != NULL)) ummi_drain(u);
+  if (ummi_unlikely(__atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED) != 0)) ummi_drain(u);
 }
 
 #endif /* UMM_INTERNAL_H */

@@ -34,6 +34,7 @@
 #include "umm.h"
 
 #define UMMI_CACHE_LINE 64
+#define UMMI_DEFER_SLOTS 30u               /* see umm_free_nowait (free.c) */
 
 /* A chunk as seen through its header. next/prev are payload bytes: they mean
  * something only while the chunk is free (bin links) or deferred (stack). */
@@ -66,7 +67,8 @@ struct umm {
   uintptr_t    bins[UMMI_NBINS];           /* bin list head | 1 when the bin's lock is held (atomic) */
   /* Written by many threads from different paths: own cache lines. */
   umm_block_t *deferred __attribute__((aligned(UMMI_CACHE_LINE))); /* lock-free stack of deferred frees (CAS push, exchange drain) */
-  size_t       deferred_count;             /* frees pushed and not yet drained (atomic add/sub) */
+  size_t       deferred_count;             /* nowait frees not yet drained, stack and slots (atomic add/sub) */
+  umm_block_t *deferred_slot[UMMI_DEFER_SLOTS]; /* nowait frees of chunks whose lock was busy (CAS into a NULL slot, exchange out) */
   uint64_t     contention __attribute__((aligned(UMMI_CACHE_LINE))); /* failed try-locks (relaxed atomic add) */
 };
 
