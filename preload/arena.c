@@ -35,6 +35,12 @@ static size_t pow2_floor(size_t x) { return x ? (size_t)1 << (63 - __builtin_clz
 
 int ummp_arena_init(void) {
   size_t want = ummp_g.cfg.arena_size;
+  /* Under RLIMIT_DATA (ulimit -d) the reservation itself is free (PROT_NONE)
+   * but every committed region counts: no larger than the limit, so that the
+   * regions (1/16 of it) fit in it; else a region (256 MiB by default) may
+   * never be committed and every block would become a mapping of its own. */
+  size_t dl = ummp_os_data_limit();
+  if (dl != SIZE_MAX && want > pow2_floor(dl)) want = pow2_floor(dl);
   if (want < ((size_t)4 << 20)) want = (size_t)4 << 20;
   size_t len = want;
   void *p = NULL;
@@ -45,13 +51,10 @@ int ummp_arena_init(void) {
     fell_back = 1;
   }
   if (!p) return -1;
-  if (fell_back && len >= ((size_t)8 << 20)) {
-    /* Under an address-space limit: leave half of what was left to the
-     * program (thread stacks, libraries, large blocks). */
-    ummp_os_unmap(p, len);
-    len /= 2;
-    if ((p = ummp_os_reserve(len)) == NULL) return -1;
-  }
+  /* Under an address-space limit: leave half of what was left to the
+   * program (thread stacks, libraries, large blocks) by giving back the
+   * upper half (kept when the OS refuses). */
+  if (fell_back && len >= ((size_t)8 << 20) && ummp_os_unmap((char *)p + len / 2, len / 2) == 0) len /= 2;
   size_t rs = pow2_floor(len / 16);
   if (rs > ((size_t)256 << 20)) rs = (size_t)256 << 20;
   if (rs < ((size_t)4 << 20)) rs = (size_t)4 << 20;

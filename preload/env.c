@@ -16,6 +16,9 @@
  *   UMM_DUMP_SIGNAL a signal name (USR2, SIGUSR2) or number: dump when it arrives
  *   UMM_CHECK       1: run the core checker over every region at exit
  *   UMM_LEAKS       1 | stderr | PATH: leak report at exit (debug.c; format UMM_DUMP_FORMAT)
+ *   UMM_FAULT       make OS calls fail, for tests (os.c; include/umm_fault.h):
+ *                   "mmap:after=N,every=K,count=C;munmap" ... (active from
+ *                   start-up: the arena's own reservation is subject to it)
  */
 #include "internal.h"
 
@@ -109,6 +112,8 @@ static void apply(ummp_config_t *cfg, const char *e) {
     if (!str_is(v, "1") && !str_is(v, "stderr"))
       for (; v[k] && k < sizeof cfg->leaks_path - 1; k++) cfg->leaks_path[k] = v[k];
     cfg->leaks_path[k] = 0;
+  } else if (name_is(e, "UMM_FAULT", &v)) {
+    ummp_fault_set(v);                               /* a bad spec is ignored */
   } else if (name_is(e, "UMM_CHECK", &v)) {
     cfg->check = v[0] != 0 && v[0] != '0';
   }

@@ -27,12 +27,24 @@
 
 #define NSLOT ((size_t)1 << UMMP_LARGE_SLOTS_LOG2)
 
-int ummp_large_init(void) {
-  void *t = ummp_os_reserve(NSLOT * sizeof(uintptr_t));
-  if (!t || ummp_os_commit(t, NSLOT * sizeof(uintptr_t)) != 0) return -1;
-  ummp_g.large_tab = t;
-  return 0;
+/* Reserve and commit the registry; installs it unless another thread did
+ * first. NULL when the OS refuses (nothing left mapped). */
+static uintptr_t *tab_create(void) {
+  uintptr_t *t = ummp_os_reserve(NSLOT * sizeof(uintptr_t));
+  if (!t) return NULL;
+  if (ummp_os_commit(t, NSLOT * sizeof(uintptr_t)) != 0) {
+    ummp_os_unmap(t, NSLOT * sizeof(uintptr_t));
+    return NULL;
+  }
+  uintptr_t *none = NULL;
+  if (!__atomic_compare_exchange_n(&ummp_g.large_tab, &none, t, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    ummp_os_unmap(t, NSLOT * sizeof(uintptr_t));
+    return none;
+  }
+  return t;
 }
+
+int ummp_large_init(void) { return tab_create() ? 0 : -1; }
 
 static size_t hash(uintptr_t p) {
   return (size_t)(((uint64_t)p >> 4) * 0x9e3779b97f4a7c15ull >> (64 - UMMP_LARGE_SLOTS_LOG2));
@@ -87,17 +99,29 @@ void *ummp_large_alloc(size_t size, size_t align, uint32_t tag) {
   size_t page = ummp_g.page;
   if (align < 16) align = 16;
   size_t extra = align > page ? align : page;     /* room for the header, aligned */
-  if (!ummp_g.large_tab || size > (SIZE_MAX >> 2) - extra) { errno = ENOMEM; return NULL; }
+  if (size > (SIZE_MAX >> 2) || extra > (SIZE_MAX >> 2) - size) { errno = ENOMEM; return NULL; }
+  /* no registry yet: its creation failed at start-up (the process then runs
+   * without an arena, every block a mapping); try again */
+  if (ummp_unlikely(!__atomic_load_n(&ummp_g.large_tab, __ATOMIC_ACQUIRE)) && !tab_create()) {
+    errno = ENOMEM;
+    return NULL;
+  }
   size_t len = (size + extra + page - 1) & ~(page - 1);
   char *m = ummp_os_map(len);
   if (!m) { errno = ENOMEM; return NULL; }
   uintptr_t p = ((uintptr_t)m + 16 + align - 1) & ~(uintptr_t)(align - 1);
   size_t off = p - (uintptr_t)m;
-  /* give back the unused head and tail of an over-aligned mapping */
+  /* give back the unused head and tail of an over-aligned mapping; when the
+   * OS refuses (munmap can fail with ENOMEM), the block keeps them */
   size_t head = (off - 16) & ~(page - 1);
-  if (head) { ummp_os_unmap(m, head); m += head; len -= head; off -= head; }
+  if (head && ummp_os_unmap(m, head) == 0) { m += head; len -= head; off -= head; }
+  if (off > UINT32_MAX) {                          /* the header cannot record it */
+    ummp_os_unmap(m, len);
+    errno = ENOMEM;
+    return NULL;
+  }
   size_t need = (off + size + page - 1) & ~(page - 1);
-  if (need < len) { ummp_os_unmap(m + need, len - need); len = need; }
+  if (need < len && ummp_os_unmap(m + need, len - need) == 0) len = need;
   ummp_large_hdr_t *h = hdr_of((void *)p);
   h->map_len = len;
   h->offset = (uint32_t)off;                       /* < page + 16 after the head was given back */
@@ -123,6 +147,8 @@ int ummp_large_free(void *p) {
   if (reg_remove((uintptr_t)p) != 0) return -1;
   ummp_large_hdr_t *h = hdr_of(p);
   size_t len = h->map_len;
+  /* munmap of a whole mapping does not fail in practice; if it does (fault
+   * injection), the pages stay mapped: the block is freed all the same */
   ummp_os_unmap((char *)p - h->offset, len);
   __atomic_store_n(&recent[__atomic_fetch_add(&recent_next, 1, __ATOMIC_RELAXED) % RECENT], (uintptr_t)p,
                    __ATOMIC_RELAXED);
@@ -142,6 +168,7 @@ void *ummp_large_realloc(void *p, size_t size) {
   char *m = ummp_os_remap((char *)p - off, old, len);
   if (!m) {
     reg_insert((uintptr_t)p);
+    if (len < old) return p;                         /* a shrink: the block is big enough as it is */
     errno = ENOMEM;
     return NULL;
   }

@@ -12,34 +12,192 @@
 #include <stdlib.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+/* ---- fault injection ---------------------------------------------------------
+ * spec  := "" | "off" | rule (';' rule)*
+ * rule  := ops [':' param (',' param)*]
+ * ops   := op ('+' op)*      op: mmap mprotect madvise mremap munmap all
+ * param := after=N | every=K | count=C
+ * Each op counts its calls from the moment the spec is set (0, 1, 2, ...).
+ * Call c fails when c >= after, (c - after) % every == 0 and fewer than
+ * `count` calls of that op have failed. Defaults: after=0, every=1, count
+ * unlimited, so "mmap" fails every mmap and "mmap:after=3,count=1" only the
+ * fourth. A failed call does nothing and returns what the kernel returns when
+ * it runs out of memory (MAP_FAILED / -1, errno ENOMEM). Rules are installed
+ * with the layer disarmed, so a concurrent call sees either the old or the new
+ * rules of an op, possibly with the new call counter; tests set rules from
+ * one thread. */
+typedef struct fault_rule {
+  uint64_t after, every, count;
+  uint64_t calls, fails;                            /* atomics */
+} fault_rule_t;
+
+static int fault_armed;                             /* any rule set */
+static fault_rule_t fault_rules[UMMP_OS_NCALLS];
+static uint64_t fault_total;                        /* failures injected since the last set */
+
+static const char *const fault_names[UMMP_OS_NCALLS] = {"mmap", "mprotect", "madvise", "mremap", "munmap"};
+
+static UMMP_COLD int fault_hit(int op) {
+  fault_rule_t *r = &fault_rules[op];
+  uint64_t every = __atomic_load_n(&r->every, __ATOMIC_RELAXED);
+  if (!every) return 0;                             /* no rule for this op */
+  uint64_t c = __atomic_fetch_add(&r->calls, 1, __ATOMIC_RELAXED);
+  uint64_t after = __atomic_load_n(&r->after, __ATOMIC_RELAXED);
+  if (c < after || (c - after) % every != 0) return 0;
+  uint64_t f = __atomic_load_n(&r->fails, __ATOMIC_RELAXED), lim = __atomic_load_n(&r->count, __ATOMIC_RELAXED);
+  do {
+    if (f >= lim) return 0;
+  } while (!__atomic_compare_exchange_n(&r->fails, &f, f + 1, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  __atomic_fetch_add(&fault_total, 1, __ATOMIC_RELAXED);
+  return 1;
+}
+
+/* 1 (errno ENOMEM) when a rule makes this call of `op` fail. */
+static inline int fault(int op) {
+  if (ummp_likely(!__atomic_load_n(&fault_armed, __ATOMIC_RELAXED))) return 0;
+  if (!fault_hit(op)) return 0;
+  errno = ENOMEM;
+  return 1;
+}
+
+/* The length of the word at s ending at any of the characters in `stop` or at NUL. */
+static size_t word_len(const char *s, const char *stop) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    for (const char *t = stop; *t; t++)
+      if (s[n] == *t) return n;
+  return n;
+}
+static int word_is(const char *s, size_t n, const char *w) {
+  size_t i = 0;
+  for (; i < n && w[i] && s[i] == w[i]; i++) {}
+  return i == n && !w[i];
+}
+/* A decimal number (K/M/G suffixes allowed) of exactly n characters. */
+static int parse_num(const char *s, size_t n, uint64_t *out) {
+  char buf[32];
+  if (!n || n >= sizeof buf) return -1;
+  for (size_t i = 0; i < n; i++) buf[i] = s[i];
+  buf[n] = 0;
+  size_t v = ummp_parse_size(buf);
+  if (v == (size_t)-1) return -1;
+  *out = v;
+  return 0;
+}
+
+int ummp_fault_set(const char *spec) {
+  fault_rule_t nr[UMMP_OS_NCALLS];
+  memset(nr, 0, sizeof nr);
+  int any = 0;
+  const char *s = spec ? spec : "";
+  if (word_is(s, strlen(s), "off")) s = "";
+  while (*s) {
+    if (*s == ';' || *s == ' ') { s++; continue; }
+    unsigned mask = 0;
+    for (;;) {                                      /* ops */
+      size_t n = word_len(s, "+:;");
+      int k = -1;
+      for (int i = 0; i < UMMP_OS_NCALLS; i++)
+        if (word_is(s, n, fault_names[i])) k = i;
+      if (k >= 0) mask |= 1u << k;
+      else if (word_is(s, n, "all")) mask |= (1u << UMMP_OS_NCALLS) - 1;
+      else return -1;
+      s += n;
+      if (*s != '+') break;
+      s++;
+    }
+    uint64_t after = 0, every = 1, count = UINT64_MAX;
+    if (*s == ':') {
+      do {                                          /* params */
+        s++;
+        size_t n = word_len(s, "=,;");
+        if (s[n] != '=') return -1;
+        uint64_t *dst = word_is(s, n, "after") ? &after : word_is(s, n, "every") ? &every
+                      : word_is(s, n, "count") ? &count : NULL;
+        if (!dst) return -1;
+        s += n + 1;
+        n = word_len(s, ",;");
+        if (parse_num(s, n, dst) != 0) return -1;
+        s += n;
+      } while (*s == ',');
+      if (!every) return -1;
+    }
+    if (*s && *s != ';') return -1;
+    for (int i = 0; i < UMMP_OS_NCALLS; i++)
+      if (mask & (1u << i)) { nr[i].after = after; nr[i].every = every; nr[i].count = count; any = 1; }
+  }
+  __atomic_store_n(&fault_armed, 0, __ATOMIC_SEQ_CST);
+  for (int i = 0; i < UMMP_OS_NCALLS; i++) {
+    __atomic_store_n(&fault_rules[i].every, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&fault_rules[i].after, nr[i].after, __ATOMIC_RELAXED);
+    __atomic_store_n(&fault_rules[i].count, nr[i].count, __ATOMIC_RELAXED);
+    __atomic_store_n(&fault_rules[i].calls, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&fault_rules[i].fails, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&fault_rules[i].every, nr[i].every, __ATOMIC_RELAXED);
+  }
+  __atomic_store_n(&fault_total, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&fault_armed, any, __ATOMIC_SEQ_CST);
+  return 0;
+}
+
+/* The exported test interface (include/umm_fault.h). */
+UMMP_EXPORT int umm_fault_set(const char *spec) {
+  int err = errno;
+  int r = ummp_fault_set(spec);
+  errno = r ? EINVAL : err;
+  return r;
+}
+UMMP_EXPORT unsigned long umm_fault_count(void) {
+  return (unsigned long)__atomic_load_n(&fault_total, __ATOMIC_RELAXED);
+}
+
+/* ---- memory ------------------------------------------------------------------ */
 void *ummp_os_reserve(size_t len) {
+  if (fault(UMMP_OS_MMAP)) return NULL;
   void *p = (void *)syscall(SYS_mmap, NULL, len, PROT_NONE,
                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? NULL : p;
 }
 
 int ummp_os_commit(void *p, size_t len) {
+  if (fault(UMMP_OS_MPROTECT)) return -1;
   return (int)syscall(SYS_mprotect, p, len, PROT_READ | PROT_WRITE);
 }
 
 void *ummp_os_map(size_t len) {
+  if (fault(UMMP_OS_MMAP)) return NULL;
   void *p = (void *)syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE,
                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? NULL : p;
 }
 
-int ummp_os_unmap(void *p, size_t len) { return (int)syscall(SYS_munmap, p, len); }
+int ummp_os_unmap(void *p, size_t len) {
+  if (fault(UMMP_OS_MUNMAP)) return -1;
+  return (int)syscall(SYS_munmap, p, len);
+}
 
 void *ummp_os_remap(void *p, size_t old_len, size_t new_len) {
+  if (fault(UMMP_OS_MREMAP)) return NULL;
   void *q = (void *)syscall(SYS_mremap, p, old_len, new_len, MREMAP_MAYMOVE);
   return q == MAP_FAILED ? NULL : q;
 }
 
-int ummp_os_purge(void *p, size_t len) { return (int)syscall(SYS_madvise, p, len, MADV_DONTNEED); }
+int ummp_os_purge(void *p, size_t len) {
+  if (fault(UMMP_OS_MADVISE)) return -1;
+  return (int)syscall(SYS_madvise, p, len, MADV_DONTNEED);
+}
+
+size_t ummp_os_data_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_DATA, &rl) != 0 ||   /* libc's: a system call, no allocation */
+      rl.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  return (size_t)rl.rlim_cur;
+}
 
 void ummp_os_write(int fd, const char *buf, size_t len) {
   while (len) {

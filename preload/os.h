@@ -8,6 +8,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* ---- fault injection (tests; include/umm_fault.h) ----------------------------
+ * The five memory calls below (mmap for reserve and map, mprotect for commit,
+ * munmap, mremap, madvise for purge) can be made to fail with ENOMEM, as the
+ * kernel fails them, by umm_fault_set(spec) or UMM_FAULT=spec at start-up.
+ * Off by default: one predicted branch on a global per call (these calls are
+ * on slow paths only). */
+enum { UMMP_OS_MMAP, UMMP_OS_MPROTECT, UMMP_OS_MADVISE, UMMP_OS_MREMAP, UMMP_OS_MUNMAP, UMMP_OS_NCALLS };
+/* Parse and install a fault spec (grammar in os.c); 0, or -1 with nothing
+ * changed on a syntax error. "" or "off" clears every rule. */
+int    ummp_fault_set(const char *spec);
+
 /* Reserve `len` bytes of address space, PROT_NONE + MAP_NORESERVE. NULL on failure. */
 void  *ummp_os_reserve(size_t len);
 /* Make [p, p+len) of a reservation readable and writable. 0 / -1. */
@@ -36,6 +47,8 @@ uint64_t ummp_os_now_ms(void);
 int    ummp_os_getpid(void);
 /* Resident set size in bytes, from /proc/self/statm (0 if unknown). */
 size_t ummp_os_rss(void);
+/* RLIMIT_DATA's soft limit in bytes; SIZE_MAX when unlimited or unknown. */
+size_t ummp_os_data_limit(void);
 /* CPUs this process may run on (sched_getaffinity), at least 1. */
 unsigned ummp_os_ncpus(void);
 size_t ummp_os_pagesize(void);
