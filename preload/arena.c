@@ -137,7 +137,13 @@ static void *core_op(ummp_tls_t *t, int op, size_t size, size_t align, void **ou
     uint32_t i = k == 0 ? h : candidate(h, k, nc);
     if (k && i == h) continue;
     ummp_region_t *r = ummp_region_get(i);
-    if (!r) break;
+    if (!r) {
+      /* The commit failed (RLIMIT_DATA, no memory): no region past it can
+       * be committed either; an uncommitted home still leaves the committed
+       * regions to try. */
+      if (k == 0 && h >= nc0) continue;
+      break;
+    }
     t->ncont = 0;
     void *p = NULL;
     if (op == OP_MALLOC) {

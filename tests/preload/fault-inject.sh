@@ -9,6 +9,9 @@ F=$B/tests/preload/fault
 # used up; purging on (madvise is one of the faulted calls)
 under_umm inject env UMM_ARENA_SIZE=256M UMM_PURGE_DELAY=0 "$F" inject || exit 1
 cat "$TMPD/inject.out"
+# again without thread caches (every call to the core) and with a smaller arena
+under_umm inject0 env UMM_CACHE=0 UMM_ARENA_SIZE=64M UMM_PURGE_DELAY=0 "$F" inject || exit 1
+echo "UMM_CACHE=0: $(tail -n 1 "$TMPD/inject0.out")"
 # start-up: the registry's mapping refused (the process runs without an
 # arena, every block a mapping), the arena's first reservations refused (a
 # smaller one), the first region's commit refused, munmap refused

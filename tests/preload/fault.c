@@ -18,6 +18,7 @@
  * depend on the allocator under test. */
 #include "ptest.h"
 #include "umm_fault.h"
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -344,6 +345,56 @@ static void inject_random(const char *spec, uint64_t seed, int ops) {
   munmap(s, sizeof(blk_t) * SLOTS);
 }
 
+/* A thread whose home region (given round-robin, one per CPU) is not
+ * committed yet, while commits and mappings fail: the regions already
+ * committed still serve it. */
+static void *home_thread(void *arg) {
+  long *got = arg;
+  for (int i = 0; i < 64; i++) {
+    size_t n = i & 1 ? MEDIUM : SMALL;
+    void *p = malloc(n);
+    if (!p) continue;
+    mark(p, n, 5);
+    if (marked(p, n, 5)) ++*got;
+    free(p);
+  }
+  return NULL;
+}
+
+static void inject_home(void) {
+  void *warm = malloc(SMALL);                /* region 0 committed, with room */
+  CHECK(warm != NULL);
+  CHECK(umm_fault_set("mmap+mprotect") == 0);
+  for (int k = 0; k < 4; k++) {               /* homes 1, 2, ... (mod the CPU count) */
+    long got = 0;
+    pthread_t th;
+    CHECK(pthread_create(&th, NULL, home_thread, &got) == 0);
+    pthread_join(th, NULL);
+    CHECK(got == 64);
+    if (got != 64) fprintf(stderr, "  thread %d: %ld of 64 allocations served with committed regions free\n", k, got);
+  }
+  CHECK(umm_fault_set("off") == 0);
+  free(warm);
+}
+
+/* The debug heap's own mappings refused: umm_dump fails cleanly. */
+extern int umm_dump(int fd, const char *format) __attribute__((weak));
+static void inject_debug(void) {
+  if (!umm_dump) return;
+  int fd = open("/dev/null", O_WRONLY);
+  CHECK(umm_fault_set("mmap") == 0);
+  errno = 0;
+  CHECK(umm_dump(fd, "text") == -1);
+  CHECK(umm_dump(fd, "svg") == -1);
+  CHECK(umm_fault_set("mmap:after=1") == 0);
+  CHECK(umm_dump(fd, "svg") == -1);
+  CHECK(umm_fault_set("munmap") == 0);
+  CHECK(umm_dump(fd, "json") == 0);
+  CHECK(umm_fault_set("off") == 0);
+  CHECK(umm_dump(fd, "json") == 0);
+  close(fd);
+}
+
 static int run_inject(void) {
   if (!pt_preloaded() || !umm_fault_set) { fprintf(stderr, "fault inject: needs the preload\n"); return 2; }
   capheld = (size_t)1 << 22;
@@ -352,6 +403,8 @@ static int run_inject(void) {
   fflush(stdout);                            /* stdout's buffer exists before the faults */
   inject_basic();
   inject_paths();
+  inject_home();
+  inject_debug();
   inject_random("all:every=3", 1, 20000);
   inject_random("mmap:after=5,every=2", 2, 20000);
   inject_random("mprotect+mremap", 3, 20000);
