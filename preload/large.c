@@ -4,7 +4,7 @@
  * anything, detects double and invalid frees, and walks can list them.
  *
  * Registry: an open-addressing hash set of block addresses in a reserved,
- * lazily backed table of 2^20 words. Insert claims the first empty or
+ * lazily backed table of 2^20 words (fewer under a small RLIMIT_DATA). Insert claims the first empty or
  * tombstone slot of the probe sequence with a CAS; remove CASes the address
  * to a tombstone, so of two racing frees of one block exactly one wins (the
  * other reports a double free). Lookups stop at an empty slot. A block's
@@ -25,33 +25,49 @@
 #include <errno.h>
 #include <string.h>
 
-#define NSLOT ((size_t)1 << UMMP_LARGE_SLOTS_LOG2)
+/* log2 of the registry's slots: UMMP_LARGE_SLOTS_LOG2, less under a small
+ * RLIMIT_DATA (the table is read/write memory and counts against it: 8 MiB
+ * would leave nothing under ulimit -d 8192). Set before the table is
+ * published (release store of ummp_g.large_tab), never changed after. */
+static unsigned tab_log2;
+#define NSLOT ((size_t)1 << tab_log2)
 
-/* Reserve and commit the registry; installs it unless another thread did
- * first. NULL when the OS refuses (nothing left mapped). */
+static uintptr_t *tab_get(void) { return __atomic_load_n(&ummp_g.large_tab, __ATOMIC_ACQUIRE); }
+
+/* Reserve, commit and publish the registry. NULL when the OS refuses
+ * (nothing left mapped) or another thread is creating it right now. */
 static uintptr_t *tab_create(void) {
-  uintptr_t *t = ummp_os_reserve(NSLOT * sizeof(uintptr_t));
-  if (!t) return NULL;
-  if (ummp_os_commit(t, NSLOT * sizeof(uintptr_t)) != 0) {
-    ummp_os_unmap(t, NSLOT * sizeof(uintptr_t));
-    return NULL;
+  static int creating;
+  int z = 0;
+  if (!__atomic_compare_exchange_n(&creating, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return tab_get();
+  uintptr_t *t = tab_get();
+  if (!t) {
+    unsigned lg = UMMP_LARGE_SLOTS_LOG2;
+    size_t dl = ummp_os_data_limit();
+    while (lg > 12 && ((size_t)8 << lg) > dl / 16) lg--;     /* at most 1/16 of the limit */
+    size_t len = ((size_t)1 << lg) * sizeof(uintptr_t);
+    t = ummp_os_reserve(len);
+    if (t && ummp_os_commit(t, len) != 0) {
+      ummp_os_unmap(t, len);
+      t = NULL;
+    }
+    if (t) {
+      tab_log2 = lg;
+      __atomic_store_n(&ummp_g.large_tab, t, __ATOMIC_RELEASE);
+    }
   }
-  uintptr_t *none = NULL;
-  if (!__atomic_compare_exchange_n(&ummp_g.large_tab, &none, t, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-    ummp_os_unmap(t, NSLOT * sizeof(uintptr_t));
-    return none;
-  }
+  __atomic_store_n(&creating, 0, __ATOMIC_RELEASE);
   return t;
 }
 
 int ummp_large_init(void) { return tab_create() ? 0 : -1; }
 
 static size_t hash(uintptr_t p) {
-  return (size_t)(((uint64_t)p >> 4) * 0x9e3779b97f4a7c15ull >> (64 - UMMP_LARGE_SLOTS_LOG2));
+  return (size_t)(((uint64_t)p >> 4) * 0x9e3779b97f4a7c15ull >> (64 - tab_log2));
 }
 
 static int reg_insert(uintptr_t p) {
-  uintptr_t *tab = ummp_g.large_tab;
+  uintptr_t *tab = tab_get();
   size_t i = hash(p);
   for (size_t k = 0; k < NSLOT; k++, i = (i + 1) & (NSLOT - 1)) {
     uintptr_t v = __atomic_load_n(&tab[i], __ATOMIC_RELAXED);
@@ -63,7 +79,7 @@ static int reg_insert(uintptr_t p) {
 }
 
 static uintptr_t *reg_find(uintptr_t p) {
-  uintptr_t *tab = ummp_g.large_tab;
+  uintptr_t *tab = tab_get();
   if (!tab || p < 16 || (p & 15)) return NULL;
   size_t i = hash(p);
   for (size_t k = 0; k < NSLOT; k++, i = (i + 1) & (NSLOT - 1)) {
@@ -102,7 +118,7 @@ void *ummp_large_alloc(size_t size, size_t align, uint32_t tag) {
   if (size > (SIZE_MAX >> 2) || extra > (SIZE_MAX >> 2) - size) { errno = ENOMEM; return NULL; }
   /* no registry yet: its creation failed at start-up (the process then runs
    * without an arena, every block a mapping); try again */
-  if (ummp_unlikely(!__atomic_load_n(&ummp_g.large_tab, __ATOMIC_ACQUIRE)) && !tab_create()) {
+  if (ummp_unlikely(!tab_get()) && !tab_create()) {
     errno = ENOMEM;
     return NULL;
   }
@@ -186,7 +202,7 @@ void *ummp_large_realloc(void *p, size_t size) {
 }
 
 int ummp_large_foreach(int (*fn)(void *ptr, size_t size, void *arg), void *arg) {
-  uintptr_t *tab = ummp_g.large_tab;
+  uintptr_t *tab = tab_get();
   if (!tab) return 0;
   for (size_t i = 0; i < NSLOT; i++) {
     uintptr_t v = __atomic_load_n(&tab[i], __ATOMIC_ACQUIRE);

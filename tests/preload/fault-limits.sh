@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Under ulimit -v (RLIMIT_AS) and ulimit -d (RLIMIT_DATA): start-up reserves a
-# smaller arena; 4 threads allocate until NULL, free everything, allocate half
-# as much again: all of it succeeds.
+# smaller arena; 4 threads allocate until NULL, free everything, allocate
+# every other block again: all of it succeeds. Under a tiny ulimit -d, the
+# registry of large blocks shrinks too and programs still run.
 set -u
 . tests/preload/lib.bash
 F=$B/tests/preload/fault
-for lim in "-v 1048576" "-v 307200" "-d 1048576" "-d 307200" "-d 204800"; do
+for lim in "-v 1048576" "-v 307200" "-v 65536" "-d 1048576" "-d 307200" "-d 204800" "-d 32768"; do
   name=lim${lim// /}
   if ! ( ulimit $lim && exec env LD_PRELOAD="$SO" UMM_STATS=1 "$F" limits ) >"$TMPD/$name.out" 2>"$TMPD/$name.err"; then
     echo "FAIL: ulimit $lim"; cat "$TMPD/$name.out"; tail -n 20 "$TMPD/$name.err"; exit 1
@@ -18,5 +19,10 @@ for lim in "-v 1048576" "-v 307200" "-d 1048576" "-d 307200" "-d 204800"; do
     *"arena 64.0 GiB"*) echo "FAIL: ulimit $lim: the full 64 GiB arena was reserved"; exit 1 ;;
     "regions 0 "*) echo "FAIL: ulimit $lim: no region could be committed"; exit 1 ;;
   esac
+done
+for lim in 8192 4096; do
+  n=$( (ulimit -d $lim && seq 100000 | LD_PRELOAD="$SO" sort -R | LD_PRELOAD="$SO" sort -n | wc -l) 2>&1)
+  [ "$n" = 100000 ] || { echo "FAIL: ulimit -d $lim: sort under umm: $n"; exit 1; }
+  echo "ulimit -d $lim: sort -R | sort -n of 100000 lines: ok"
 done
 echo "fault-limits: ok"

@@ -7,8 +7,8 @@
  *                   all works again once the fault clears; then random
  *                   workloads under fault schedules (after=, every=)
  *   fault startup   basic use when UMM_FAULT made start-up calls fail
- *   fault limits    4 threads allocate until NULL, free all, allocate half
- *                   as much again: all of it must succeed (run under ulimit -v
+ *   fault limits    4 threads allocate until NULL, free all, allocate every
+ *                   other block again: all of it must succeed (run under ulimit -v
  *                   or ulimit -d by the script)
  *   fault sweep     impossible sizes and bad alignments on every entry
  *                   point: NULL + ENOMEM (EINVAL for alignments), nothing
@@ -276,15 +276,19 @@ static void inject_paths(void) {
 
 /* Random workloads under fault schedules: every NULL is ENOMEM, every live
  * block keeps its content, all of it can be freed. */
-static void inject_random(const char *spec, uint64_t seed, int ops) {
-  enum { SLOTS = 1024 };
-  blk_t *s = xmap(sizeof(blk_t) * SLOTS);
-  CHECK(umm_fault_set(spec) == 0);
-  uint64_t rng = seed;
-  long nulls = 0, allocs = 0;
-  for (int op = 0; op < ops; op++) {
+typedef struct work {
+  blk_t *s;
+  uint64_t seed;
+  int slots, ops;
+  long allocs, nulls;
+} work_t;
+
+static void *random_work(void *arg) {
+  work_t *w = arg;
+  uint64_t rng = w->seed;
+  for (int op = 0; op < w->ops; op++) {
     uint64_t r = pt_rand(&rng);
-    blk_t *b = &s[r % SLOTS];
+    blk_t *b = &w->s[r % (uint64_t)w->slots];
     unsigned kind = (unsigned)(r >> 20) % 100;
     size_t n;
     if (kind < 60) n = 1 + (r >> 32) % 512;
@@ -301,7 +305,7 @@ static void inject_random(const char *spec, uint64_t seed, int ops) {
         errno = 0;
         void *q = realloc(b->p, n);
         if (!q) {
-          nulls++;
+          w->nulls++;
           CHECK(errno == ENOMEM);
           CHECK(marked(b->p, b->n, b->seed));
         } else {
@@ -316,33 +320,64 @@ static void inject_random(const char *spec, uint64_t seed, int ops) {
     if (b->p) { free(b->p); b->p = NULL; }
     errno = 0;
     void *p;
+    size_t al = 16;
     switch (how) {
       case 0: p = calloc(1, n); break;
-      case 1: p = memalign((size_t)16 << (r % 14), n); break;
-      case 2: p = NULL; if (posix_memalign(&p, (size_t)64 << (r % 16), n) != 0) { p = NULL; errno = ENOMEM; } break;
+      case 1: al = (size_t)16 << (r % 14); p = memalign(al, n); break;
+      case 2:
+        al = (size_t)64 << (r % 16);
+        p = NULL;
+        if (posix_memalign(&p, al, n) != 0) { p = NULL; errno = ENOMEM; }
+        break;
       default: p = malloc(n); break;
     }
-    allocs++;
-    if (!p) { nulls++; CHECK(errno == ENOMEM); continue; }
+    w->allocs++;
+    if (!p) { w->nulls++; CHECK(errno == ENOMEM); continue; }
     CHECK(malloc_usable_size(p) >= n);
+    CHECK(((uintptr_t)p & (al - 1)) == 0);
+    if (how == 0) CHECK(((unsigned char *)p)[n - 1] == 0 && ((unsigned char *)p)[0] == 0);
     b->p = p;
     b->n = n;
     b->seed = r;
     mark(p, n, r);
   }
+  return NULL;
+}
+
+/* Random workloads in `nthreads` threads while `spec` holds; then the fault
+ * clears and everything is checked and freed. */
+static void inject_random(const char *spec, uint64_t seed, int ops, int nthreads) {
+  enum { SLOTS = 1024, MAXT = 4 };
+  work_t w[MAXT];
+  pthread_t th[MAXT];
+  CHECK(umm_fault_set(spec) == 0);
+  for (int i = 0; i < nthreads; i++) {
+    w[i] = (work_t){xmap(sizeof(blk_t) * SLOTS), seed * 1000 + (uint64_t)i, SLOTS / nthreads, ops / nthreads, 0, 0};
+    if (nthreads == 1) random_work(&w[i]);
+    else CHECK(pthread_create(&th[i], NULL, random_work, &w[i]) == 0);
+  }
+  if (nthreads > 1)
+    for (int i = 0; i < nthreads; i++) pthread_join(th[i], NULL);
   unsigned long injected = umm_fault_count();
   CHECK(umm_fault_set("off") == 0);
-  for (int i = 0; i < SLOTS; i++) {
-    if (!s[i].p) continue;
-    CHECK(marked(s[i].p, s[i].n, s[i].seed));
-    free(s[i].p);
+  long allocs = 0, nulls = 0;
+  for (int t = 0; t < nthreads; t++) {
+    for (int i = 0; i < w[t].slots; i++) {
+      blk_t *b = &w[t].s[i];
+      if (!b->p) continue;
+      CHECK(marked(b->p, b->n, b->seed));
+      free(b->p);
+    }
+    allocs += w[t].allocs;
+    nulls += w[t].nulls;
+    munmap(w[t].s, sizeof(blk_t) * SLOTS);
   }
   if (umm_heap_check) CHECK(umm_heap_check() == 0);
   void *p = malloc(LARGE);
   CHECK(p != NULL);
   free(p);
-  printf("  %-40s %6ld allocations, %5ld NULL, %5lu OS calls failed\n", spec, allocs, nulls, injected);
-  munmap(s, sizeof(blk_t) * SLOTS);
+  printf("  %-34s %d thr %6ld allocations, %5ld NULL, %5lu OS calls failed\n", spec, nthreads, allocs, nulls,
+         injected);
 }
 
 /* A thread whose home region (given round-robin, one per CPU) is not
@@ -405,11 +440,14 @@ static int run_inject(void) {
   inject_paths();
   inject_home();
   inject_debug();
-  inject_random("all:every=3", 1, 20000);
-  inject_random("mmap:after=5,every=2", 2, 20000);
-  inject_random("mprotect+mremap", 3, 20000);
-  inject_random("munmap+madvise:every=2", 4, 20000);
-  inject_random("all:after=50,every=7,count=40", 5, 20000);
+  inject_random("all:every=3", 1, 20000, 1);
+  inject_random("mmap:after=5,every=2", 2, 20000, 1);
+  inject_random("mprotect+mremap", 3, 20000, 1);
+  inject_random("munmap+madvise:every=2", 4, 20000, 1);
+  inject_random("all:after=50,every=7,count=40", 5, 20000, 1);
+  inject_random("all:every=3", 6, 40000, 4);
+  inject_random("mmap+mprotect:every=2", 7, 40000, 4);
+  inject_random("mremap+munmap+madvise:every=2", 8, 40000, 4);
   munmap(held, capheld * sizeof(blk_t));
   return pt_report();
 }
@@ -438,7 +476,7 @@ static int run_startup(void) {
 
 /* ---- limits: threads allocate until NULL ------------------------------------------- */
 #define NTHREADS 4
-#define TSLOTS   ((size_t)1 << 18)
+#define TSLOTS   ((size_t)1 << 16)
 static pthread_barrier_t bar;
 typedef struct tstate {
   int id;
@@ -490,19 +528,20 @@ static void *limit_thread(void *arg) {
     free(t->b[i].p);
   }
   pthread_barrier_wait(&bar);
-  /* phase 2: half as many bytes again (same size mix), all must succeed */
-  rng = 0x2000u + (uint64_t)t->id;
-  size_t bytes = 0;
-  for (t->n2 = 0; bytes < t->bytes1 / 2 && t->n2 < TSLOTS; t->n2++) {
-    size_t n = limit_size(&rng);
+  /* phase 2: every other block of phase 1 again (the same sizes: about half
+   * of what each pool, arena and mappings, gave): all must succeed */
+  t->n2 = 0;
+  for (size_t i = 0; i < t->n1; i += 2) {
+    size_t n = t->b[i].n;
     void *p = malloc(n);
-    if (!p) { t->fail2++; t->b[t->n2].p = NULL; continue; }
-    mark(p, n, n);
-    t->b[t->n2] = (blk_t){p, n, n};
-    bytes += n;
+    t->b[i].p = p;
+    t->n2++;
+    if (!p) { t->fail2++; continue; }
+    t->b[i].seed = n * 31;
+    mark(p, n, n * 31);
   }
   pthread_barrier_wait(&bar);
-  for (size_t i = 0; i < t->n2; i++) {
+  for (size_t i = 0; i < t->n1; i += 2) {
     if (!t->b[i].p) continue;
     t->bad += !marked(t->b[i].p, t->b[i].n, t->b[i].seed);
     free(t->b[i].p);
