@@ -26,8 +26,8 @@
 #include <string.h>
 
 /* log2 of the registry's slots: UMMP_LARGE_SLOTS_LOG2, less under a small
- * RLIMIT_DATA (the table is read/write memory and counts against it: 8 MiB
- * would leave nothing under ulimit -d 8192). Set before the table is
+ * RLIMIT_DATA or RLIMIT_AS (the table is read/write memory and counts against
+ * both: 8 MiB would leave nothing under ulimit -d 8192 or ulimit -v 12288). Set before the table is
  * published (release store of ummp_g.large_tab), never changed after. */
 static unsigned tab_log2;
 #define NSLOT ((size_t)1 << tab_log2)
@@ -43,7 +43,8 @@ static uintptr_t *tab_create(void) {
   uintptr_t *t = tab_get();
   if (!t) {
     unsigned lg = UMMP_LARGE_SLOTS_LOG2;
-    size_t dl = ummp_os_data_limit();
+    size_t dl = ummp_os_data_limit(), al = ummp_os_as_limit();
+    if (al < dl) dl = al;
     while (lg > 12 && ((size_t)8 << lg) > dl / 16) lg--;     /* at most 1/16 of the limit */
     size_t len = ((size_t)1 << lg) * sizeof(uintptr_t);
     t = ummp_os_reserve(len);

@@ -192,12 +192,18 @@ int ummp_os_purge(void *p, size_t len) {
   return (int)syscall(SYS_madvise, p, len, MADV_DONTNEED);
 }
 
-size_t ummp_os_data_limit(void) {
+#ifdef __USE_GNU
+typedef __rlimit_resource_t ummp_rlim_res_t;
+#else
+typedef int ummp_rlim_res_t;
+#endif
+static size_t rlimit_bytes(ummp_rlim_res_t res) {
   struct rlimit rl;
-  if (getrlimit(RLIMIT_DATA, &rl) != 0 ||   /* libc's: a system call, no allocation */
-      rl.rlim_cur == RLIM_INFINITY) return SIZE_MAX;
+  if (getrlimit(res, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) return SIZE_MAX;   /* libc's: a system call */
   return (size_t)rl.rlim_cur;
 }
+size_t ummp_os_data_limit(void) { return rlimit_bytes(RLIMIT_DATA); }
+size_t ummp_os_as_limit(void) { return rlimit_bytes(RLIMIT_AS); }
 
 void ummp_os_write(int fd, const char *buf, size_t len) {
   while (len) {

@@ -47,8 +47,9 @@ uint64_t ummp_os_now_ms(void);
 int    ummp_os_getpid(void);
 /* Resident set size in bytes, from /proc/self/statm (0 if unknown). */
 size_t ummp_os_rss(void);
-/* RLIMIT_DATA's soft limit in bytes; SIZE_MAX when unlimited or unknown. */
+/* RLIMIT_DATA's / RLIMIT_AS's soft limit in bytes; SIZE_MAX when unlimited or unknown. */
 size_t ummp_os_data_limit(void);
+size_t ummp_os_as_limit(void);
 /* CPUs this process may run on (sched_getaffinity), at least 1. */
 unsigned ummp_os_ncpus(void);
 size_t ummp_os_pagesize(void);

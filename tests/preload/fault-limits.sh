@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Under ulimit -v (RLIMIT_AS) and ulimit -d (RLIMIT_DATA): start-up reserves a
 # smaller arena; 4 threads allocate until NULL, free everything, allocate
-# every other block again: all of it succeeds. Under a tiny ulimit -d, the
-# registry of large blocks shrinks too and programs still run.
+# every other block again: all of it succeeds. Under a tiny ulimit -d or -v,
+# the registry of large blocks shrinks too and programs still run.
 set -u
 . tests/preload/lib.bash
 F=$B/tests/preload/fault
@@ -20,9 +20,9 @@ for lim in "-v 1048576" "-v 307200" "-v 65536" "-d 1048576" "-d 307200" "-d 2048
     "regions 0 "*) echo "FAIL: ulimit $lim: no region could be committed"; exit 1 ;;
   esac
 done
-for lim in 8192 4096; do
-  n=$( (ulimit -d $lim && seq 100000 | LD_PRELOAD="$SO" sort -R | LD_PRELOAD="$SO" sort -n | wc -l) 2>&1)
-  [ "$n" = 100000 ] || { echo "FAIL: ulimit -d $lim: sort under umm: $n"; exit 1; }
-  echo "ulimit -d $lim: sort -R | sort -n of 100000 lines: ok"
+for lim in "-d 8192" "-d 4096" "-v 12288" "-v 8192"; do
+  n=$( (ulimit $lim && seq 100000 | LD_PRELOAD="$SO" sort -R | LD_PRELOAD="$SO" sort -n | wc -l) 2>&1)
+  [ "$n" = 100000 ] || { echo "FAIL: ulimit $lim: sort under umm: $n"; exit 1; }
+  echo "ulimit $lim: sort -R | sort -n of 100000 lines: ok"
 done
 echo "fault-limits: ok"
