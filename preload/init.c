@@ -30,6 +30,13 @@ static void limits_init(void) {
     ummp_g.batch[g] = (uint16_t)b;
     ummp_g.limit[g] = (uint16_t)(2 * b);
   }
+  for (unsigned m = 0; m < UMMP_NMED; m++) {
+    size_t chunk = (size_t)ummp_med_chunk(m) * UMM_GRANULE;
+    size_t l = UMMP_MED_CAP / chunk;                 /* UMMP_MED_CAP bytes per class, at least 2 blocks */
+    if (l < 2) l = 2;
+    ummp_g.mlimit[m] = (uint16_t)l;
+    ummp_g.mbatch[m] = (uint16_t)(l / 2 < UMMP_MED_BATCH ? l / 2 : UMMP_MED_BATCH);
+  }
 }
 
 static UMMP_NOINLINE int init_slow(void) {
@@ -59,6 +66,9 @@ static UMMP_NOINLINE int init_slow(void) {
       if (th > autoth) th = autoth;
       if (th < UMMP_SMALL_MAX) th = UMMP_SMALL_MAX;
       ummp_g.large_threshold = th;
+      /* medium classes serve requests up to the largest class, or the large threshold */
+      size_t mm = (size_t)UMMP_MED_MAX_GRAN * UMM_GRANULE - UMM_HEADER_SIZE;
+      ummp_g.med_max = !ummp_g.cfg.cache ? 0 : th < mm ? th : mm;
     }
     pthread_key_t key;
     if (pthread_key_create(&key, ummp_thread_exit) == 0) {
@@ -87,7 +97,7 @@ void ummp_thread_setup(ummp_tls_t *t) {
   ummp_slot_claim(t);
   t->home = __atomic_fetch_add(&ummp_g.rr, 1, __ATOMIC_RELAXED) % (ummp_g.spread ? ummp_g.spread : 1);
   if (ummp_g.cfg.cache)
-    for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) t->room[g] = ummp_g.limit[g];
+    for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) t->room[g] = t->lim[g] = ummp_g.limit[g];
   for (size_t n = 0; n <= UMMP_SMALL_MAX; n++) t->cls[n] = (unsigned char)(n <= 24 ? UMMP_MIN_GRAN : (n + 23) >> 4);
   t->base16 = ummp_g.base16;
   t->lim_rot = __atomic_load_n(&ummp_g.lim_rot, __ATOMIC_RELAXED);
@@ -107,7 +117,9 @@ void ummp_thread_exit(void *arg) {
   uint32_t hd = ummp_hold(t);
   ummp_flush_all(t);
   uint64_t hits = ummp_hits(t);
-  for (unsigned g = 0; g < UMMP_NBINS; g++) { t->room[g] = 0; t->pops[g] = t->seen[g] = 0; }
+  for (unsigned g = 0; g < UMMP_NBINS; g++) { t->room[g] = 0; t->pops[g] = t->seen[g] = 0; t->lim[g] = 0; t->cyc[g] = 0; }
+  t->lim_bytes = 0;
+  t->mhits = 0;
   t->state = UMMP_T_DEAD;
   (void)hd;
   __atomic_fetch_add(&ummp_g.hits, hits, __ATOMIC_RELAXED);

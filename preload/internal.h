@@ -72,9 +72,21 @@ static inline int ummp_room_refresh(ummp_tls_t *t, size_t g) {
   t->room[g] = fresh - 1;
   return 1;
 }
+/* Medium class of a chunk of g granules (UMMP_MAX_GRAN < g <= UMMP_MED_MAX_GRAN):
+ * the smallest class whose chunk holds g granules. */
+static inline unsigned ummp_med_class(unsigned g) {
+  unsigned k = 31u - (unsigned)__builtin_clz(g - 1u);     /* 2^k < g <= 2^(k+1) */
+  unsigned step = 1u << (k - 2u);
+  return (k - 6u) * 4u + (g - (1u << k) + step - 1u) / step - 1u;
+}
+/* Chunk size of medium class m, in granules. */
+static inline unsigned ummp_med_chunk(unsigned m) {
+  unsigned k = 6u + m / 4u;
+  return (1u << k) + (m % 4u + 1u) * (1u << (k - 2u));
+}
 /* Cache hits of this thread so far. */
 static inline uint64_t ummp_hits(const ummp_tls_t *t) {
-  uint64_t h = 0;
+  uint64_t h = t->mhits;
   for (unsigned g = 0; g < UMMP_NBINS; g++) h += t->pops[g];
   return h;
 }

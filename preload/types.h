@@ -21,6 +21,23 @@
 #define UMMP_BATCH_MAX  64u                /* most blocks moved per refill or flush */
 _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's smallest chunk");
 
+/* Adaptive small-bin limits (policy at the top of cache.c): a bin's limit
+ * starts at ummp_g.limit[g] (2 x batch) and doubles on each overflow up to
+ * UMMP_BIN_CAP bytes; the limits of one thread add up to UMMP_THREAD_CAP
+ * bytes at most (the largest bin is halved to make room). */
+#define UMMP_BIN_CAP    ((size_t)128 << 10)
+#define UMMP_THREAD_CAP ((size_t)1 << 20)        /* growth above the starting limits (which add up to about 2 MiB) */
+
+/* Medium classes (cache.c): chunks of UMMP_MAX_GRAN+1 .. UMMP_MED_MAX_GRAN
+ * granules, 4 classes per power of two (class chunk sizes 80, 96, 112, 128,
+ * 160, ... 2048 granules); a request is rounded up to its class's chunk.
+ * Served and filled by the slow paths only. */
+#define UMMP_MED_LOG2   11u                /* log2 of the largest class chunk in granules (2048 = 32 KiB) */
+#define UMMP_MED_MAX_GRAN (1u << UMMP_MED_LOG2)
+#define UMMP_NMED       ((UMMP_MED_LOG2 - 6u) * 4u)   /* 20 classes: octaves (64,128] .. (1024,2048] granules */
+#define UMMP_MED_CAP    ((size_t)32 << 10) /* bytes a medium class may hold per thread (at least 2 blocks) */
+#define UMMP_MED_BATCH  1u                 /* most blocks per medium refill (1: the core's best fit, see cache.c) */
+
 /* Thread states (ummp_tls_t.state). */
 #define UMMP_T_NEW   0u                    /* never set up: every call takes the slow path once */
 #define UMMP_T_LIVE  1u                    /* cache in use */
@@ -76,6 +93,13 @@ typedef struct ummp_tls {
   uint32_t  thread_tag;                    /* UMMP_TAGK_THREAD | this thread's serial (0 until set up) */
   uint32_t  tag_depth;                     /* program tags pushed and not yet popped (umm_tag_push / umm_tag_pop) */
   uint32_t  tag_stack[UMMP_TAG_STACK];     /* the pushed program tags, innermost at tag_depth - 1 */
+  uint16_t  lim[UMMP_NBINS];              /* this thread's limit of bin g (blocks): adaptive, see cache.c */
+  unsigned char cyc[UMMP_NBINS];           /* bin g's free/alloc cycles: bit 7 = flushed since its last refill; low bits
+                                              count refills that followed a flush (saturating at 127); growth needs 2 */
+  size_t    lim_bytes;                     /* sum over the small bins of (lim[g] - ummp_g.limit[g]) x chunk size: the growth, <= UMMP_THREAD_CAP */
+  void     *mbin[UMMP_NMED];               /* cached medium blocks of class m: linked through word 0, cookie in word 1 */
+  uint32_t  mcount[UMMP_NMED];             /* blocks in mbin[m] */
+  uint64_t  mhits;                         /* mallocs served from the medium bins (cache hits) */
   uint32_t  site_cache[UMMP_SITE_CACHE];   /* recent sites: site-table slot + 1 (0 empty), indexed by a hash of the
                                               return address; verified against the table on use */
 } ummp_tls_t;
@@ -153,6 +177,9 @@ typedef struct ummp_global {
   size_t    page;                          /* page size */
   uint16_t  limit[UMMP_NBINS];             /* cache capacity per bin */
   uint16_t  batch[UMMP_NBINS];             /* blocks per refill / flush per bin */
+  uint16_t  mlimit[UMMP_NMED];             /* blocks a medium class holds per thread (0: class off) */
+  uint16_t  mbatch[UMMP_NMED];             /* blocks per medium refill (a full class flushes half its limit) */
+  size_t    med_max;                       /* largest request served from a medium class (0: medium caching off) */
   ummp_config_t cfg;                       /* parsed UMM_* environment */
   /* fork gate */
   int       fork_flag;                     /* 1 while a fork is being prepared (atomic; also the forkers' lock) */
