@@ -182,12 +182,20 @@ void *ummp_large_realloc(void *p, size_t size) {
   size_t len = (off + size + page - 1) & ~(page - 1);
   if (len == old) return p;
   if (reg_remove((uintptr_t)p) != 0) return NULL;    /* caller validated: cannot happen */
+  int err = errno;
   char *m = ummp_os_remap((char *)p - off, old, len);
   if (!m) {
     reg_insert((uintptr_t)p);
-    if (len < old) return p;                         /* a shrink: the block is big enough as it is */
-    errno = ENOMEM;
-    return NULL;
+    if (len < old) { errno = err; return p; }        /* a shrink: the block is big enough as it is */
+    /* mremap refused: no room to grow in place or to move, or the block is
+     * no longer one mapping (the program changed the protection of part of
+     * it: EFAULT). As glibc does: a new block, copy, free the old one. */
+    void *q = ummp_large_alloc(size, 16, h->tag);
+    if (!q) { errno = ENOMEM; return NULL; }
+    memcpy(q, p, old - off);
+    ummp_large_free(p);
+    errno = err;
+    return q;
   }
   void *q = m + off;
   hdr_of(q)->map_len = len;

@@ -250,23 +250,46 @@ static void inject_paths(void) {
     free(p);                                 /* munmap refused: the pages stay mapped */
   }
   CHECK(umm_fault_count() > 0);
-  CHECK(umm_fault_set("mremap") == 0);
+  CHECK(umm_fault_set("off") == 0);
   char *p = malloc(LARGE);
   CHECK(p != NULL);
+  CHECK(umm_fault_set("mremap+mmap") == 0);
   if (p) {
     mark(p, LARGE, 3);
     errno = 0;
     CHECK(realloc(p, 2 * LARGE) == NULL && errno == ENOMEM);
     CHECK(marked(p, LARGE, 3));
+    /* mremap alone refused: a new mapping, the content copied (glibc too) */
+    CHECK(umm_fault_set("mremap") == 0);
+    char *q = realloc(p, 2 * LARGE);
+    CHECK(q != NULL);
+    if (q) { CHECK(marked(q, LARGE, 3)); p = q; mark(p, 2 * LARGE, 3); }
+    q = realloc(p, LARGE);
+    CHECK(q == p);                           /* shrinking never fails */
+    if (q) { p = q; mark(p, LARGE, 3); }
     /* shrinking a mapping needs no new memory: glibc keeps the block when
      * mremap fails, and so must we */
-    char *q = realloc(p, LARGE - (LARGE >> 2));
+    q = realloc(p, LARGE - (LARGE >> 2));
     CHECK(q == p);
     if (q) p = q;
     CHECK(head_ok(p, 8, 3));
     free(p);
   }
   CHECK(umm_fault_set("off") == 0);
+  /* a large block with a page made read-only by the program is no longer one
+   * mapping: mremap fails (EFAULT); realloc still grows it (glibc does) */
+  p = malloc(LARGE);
+  CHECK(p != NULL);
+  if (p) {
+    mark(p, LARGE, 4);
+    char *pg = (char *)(((uintptr_t)p + LARGE / 2) & ~(uintptr_t)(page - 1));
+    CHECK(mprotect(pg, page, PROT_READ) == 0);
+    errno = 0;
+    char *q = realloc(p, 3 * LARGE);
+    CHECK(q != NULL);
+    if (q) { CHECK(marked(q, LARGE, 4)); p = q; }
+    free(p);
+  }
   CHECK(umm_fault_set("bogus") == -1 && errno == EINVAL);
   CHECK(umm_fault_set("mmap:after=x") == -1);
   CHECK(umm_fault_set("mmap:every=0") == -1);
