@@ -146,7 +146,7 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
       if (q) return q;
     }
     void *q = malloc_ra(n, ra);
-    if (!q) return NULL;
+    if (!q) return n <= old ? p : NULL;              /* a shrink never fails: keep the block */
     memcpy(q, p, old < n ? old : n);
     free(p);
     return q;
@@ -157,7 +157,11 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
   if (n <= ummp_g.large_threshold / 2 || ummp_g.state != UMMP_S_READY) {
     if (n <= old && ummp_g.state != UMMP_S_READY) return p;
     void *q = malloc_ra(n, ra);
-    if (!q) return NULL;
+    if (!q) {
+      if (n > old) return NULL;
+      /* glibc keeps a block it cannot move when shrinking */
+      return p;
+    }
     memcpy(q, p, old < n ? old : n);
     free(p);
     return q;
