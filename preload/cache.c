@@ -200,6 +200,26 @@ static void *malloc_reentrant(ummp_tls_t *t, size_t n) {
   return p;
 }
 
+/* One core batch claim of up to `want` chunks of g granules, counted in the
+ * stats; returns how many landed in out[] (address order). */
+static size_t batch_claim(ummp_tls_t *t, unsigned g, void **out, unsigned want) {
+  unsigned a = ummp_enter(t);
+  size_t got = ummp_core_batch(t, (size_t)g * UMM_GRANULE - UMM_HEADER_SIZE, out, want);
+  size_t bytes = 0;
+  for (size_t i = 0; i < got; i++) bytes += (size_t)gran_of_block(out[i]) * UMM_GRANULE;
+  ummp_stats_add(bytes);
+  ummp_leave(t, a);
+  return got;
+}
+
+/* A block of g granules a refill cannot cache goes straight back to the core. */
+static void give_back(ummp_tls_t *t, void *p, unsigned g) {
+  unsigned a = ummp_enter(t);
+  umm_free(ummp_regions[ummp_region_index(p)].u, p);
+  ummp_stats_sub((size_t)g * UMM_GRANULE);
+  ummp_leave(t, a);
+}
+
 static void *refill(ummp_tls_t *t, unsigned c) {
   void *out[UMMP_BATCH_MAX];
   if ((t->cyc[c] & 0x80) && (t->cyc[c] & 0x7f) < 0x7f) t->cyc[c] = (unsigned char)((t->cyc[c] & 0x7f) + 1);
@@ -207,12 +227,7 @@ static void *refill(ummp_tls_t *t, unsigned c) {
   unsigned want = ummp_g.batch[c];
   ummp_room_sync(t, c);
   if (want > t->room[c] + 1u) want = (unsigned)t->room[c] + 1u;
-  unsigned a = ummp_enter(t);
-  size_t got = ummp_core_batch(t, (size_t)c * UMM_GRANULE - UMM_HEADER_SIZE, out, want);
-  size_t bytes = 0;
-  for (size_t i = 0; i < got; i++) bytes += (size_t)gran_of_block(out[i]) * UMM_GRANULE;
-  ummp_stats_add(bytes);
-  ummp_leave(t, a);
+  size_t got = batch_claim(t, c, out, want);
   if (!got) return NULL;
   /* out[] is in address order: push backwards so the lowest comes out first */
   for (size_t i = got - 1; i >= 1; i--) {
@@ -221,10 +236,7 @@ static void *refill(ummp_tls_t *t, unsigned c) {
     if (g <= UMMP_MAX_GRAN && t->room[g]) {
       push(t, g, out[i]);
     } else {                                         /* odd size or full bin: back to the core */
-      a = ummp_enter(t);
-      umm_free(ummp_regions[ummp_region_index(out[i])].u, out[i]);
-      ummp_stats_sub((size_t)g * UMM_GRANULE);
-      ummp_leave(t, a);
+      give_back(t, out[i], g);
     }
   }
   return out[0];
@@ -246,22 +258,14 @@ static void *refill_med(ummp_tls_t *t, unsigned m) {
   if (want > room + 1u) want = room + 1u;
   if (want > UMMP_BATCH_MAX) want = UMMP_BATCH_MAX;
   if (!want) want = 1;
-  unsigned a = ummp_enter(t);
-  size_t got = ummp_core_batch(t, (size_t)cg * UMM_GRANULE - UMM_HEADER_SIZE, out, want);
-  size_t bytes = 0;
-  for (size_t i = 0; i < got; i++) bytes += (size_t)gran_of_block(out[i]) * UMM_GRANULE;
-  ummp_stats_add(bytes);
-  ummp_leave(t, a);
+  size_t got = batch_claim(t, cg, out, want);
   if (!got) return NULL;
   for (size_t i = got - 1; i >= 1; i--) {
     unsigned g = gran_of_block(out[i]);
     if (g == cg && t->mcount[m] < ummp_g.mlimit[m]) {
       mpush(t, m, out[i]);
     } else {                                         /* odd size or full class: back to the core */
-      a = ummp_enter(t);
-      umm_free(ummp_regions[ummp_region_index(out[i])].u, out[i]);
-      ummp_stats_sub((size_t)g * UMM_GRANULE);
-      ummp_leave(t, a);
+      give_back(t, out[i], g);
     }
   }
   return out[0];
