@@ -347,21 +347,11 @@ static void thread_start(ummp_tls_t *t) {
  * zeroed), then the tag. NULL when the bin is empty or the cache is held. */
 static inline __attribute__((always_inline)) void *tag_lane(ummp_tls_t *t, size_t n, const void *ra) {
   uint32_t tag = ummp_tag_for(t, ra);
-  if (ummp_likely(ummp_cache_take(t))) {
-    size_t c = (n + 23) >> 4;
-    c += c < UMMP_MIN_GRAN;
-    void **b = t->bin[c];
-    if (ummp_likely(b != NULL)) {
-      t->bin[c] = b[0];
-      t->pops[c]++;
-      b[1] = NULL;
-      ummp_cache_give(t);
-      ummp_block_retag(b, tag);
-      return b;
-    }
-    ummp_cache_give(t);
-  }
-  return NULL;
+  size_t c = (n + 23) >> 4;
+  c += c < UMMP_MIN_GRAN;
+  void *b = ummp_bin_pop(t, c);
+  if (ummp_likely(b != NULL)) ummp_block_retag(b, tag);
+  return b;
 }
 static inline int tag_lane_on(const ummp_tls_t *t, size_t n) {
   return n <= UMMP_SMALL_MAX && t->cls[n] == 0 && t->state == UMMP_T_LIVE;

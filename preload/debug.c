@@ -318,19 +318,18 @@ static void put_json(dump_t *d, const char *s) {
   }
 }
 /* Pad with spaces to width w (text columns). */
-static void put_pad_u(dump_t *d, uint64_t v, unsigned w) {
-  char b[24];
-  size_t k = ummp_fmt_u64(b, sizeof b, 0, v);
+static void put_padded(dump_t *d, char *b, size_t k, unsigned w) {
   for (size_t i = k; i < w; i++) put(d, " ");
   b[k] = 0;
   put(d, b);
 }
+static void put_pad_u(dump_t *d, uint64_t v, unsigned w) {
+  char b[24];
+  put_padded(d, b, ummp_fmt_u64(b, sizeof b, 0, v), w);
+}
 static void put_pad_bytes(dump_t *d, uint64_t v, unsigned w) {
   char b[32];
-  size_t k = ummp_fmt_bytes(b, sizeof b, 0, v);
-  for (size_t i = k; i < w; i++) put(d, " ");
-  b[k] = 0;
-  put(d, b);
+  put_padded(d, b, ummp_fmt_bytes(b, sizeof b, 0, v), w);
 }
 
 /* The name of a tag. */

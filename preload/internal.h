@@ -58,6 +58,23 @@ full:
   return 1;
 #endif
 }
+/* Pop a block of bin c from the thread cache (the shared core of the malloc
+ * fast path and the tag lane): NULL when the bin is empty or the cache is
+ * held (a signal interrupted an allocator call on this thread). */
+static inline __attribute__((always_inline)) void *ummp_bin_pop(ummp_tls_t *t, size_t c) {
+  if (ummp_likely(ummp_cache_take(t))) {
+    void **b = t->bin[c];
+    if (ummp_likely(b != NULL)) {
+      t->bin[c] = b[0];
+      t->pops[c]++;
+      b[1] = NULL;                                 /* no longer cached */
+      ummp_cache_give(t);
+      return b;
+    }
+    ummp_cache_give(t);
+  }
+  return NULL;
+}
 /* Bring room[g] up to date with the pops since the last look. */
 static inline void ummp_room_sync(ummp_tls_t *t, unsigned g) {
   t->room[g] += t->pops[g] - t->seen[g];

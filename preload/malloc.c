@@ -27,18 +27,8 @@
 static inline __attribute__((always_inline)) void *malloc_ra(size_t n, const void *ra) {
   ummp_tls_t *t = &ummp_tls;
   if (ummp_likely(n <= UMMP_SMALL_MAX)) {
-    size_t c = t->cls[n];
-    if (ummp_likely(ummp_cache_take(t))) {
-      void **b = t->bin[c];
-      if (ummp_likely(b != NULL)) {
-        t->bin[c] = b[0];
-        t->pops[c]++;
-        b[1] = NULL;
-        ummp_cache_give(t);
-        return b;
-      }
-      ummp_cache_give(t);
-    }
+    void *b = ummp_bin_pop(t, t->cls[n]);
+    if (ummp_likely(b != NULL)) return b;
   }
   if (!ra) return ummp_malloc_slow_tail(n);
   return ummp_malloc_slow(n, ra);
