@@ -1,0 +1,171 @@
+/* fork_signal.c - fork() from a signal handler that lands during malloc.
+ * Two threads spin malloc/free/realloc (sizes 16 B .. 20 KiB, so both the
+ * thread caches and the core's slow paths run). The main thread sends
+ * SIGUSR1 to the first spinner every ~500 us (pthread_kill); the handler
+ * calls fork(). The child (still inside the handler, the interrupted malloc
+ * possibly half done) mallocs, callocs, reallocs and frees, then _exit(7).
+ * The second spinner is never signalled: it keeps taking and releasing core
+ * locks around the fork (the fork gate's bounded wait for a forker that is
+ * itself inside a section).
+ *
+ * Every child arms alarm(CHILD_S) (default action) first, so a child that
+ * hangs on a lock dies of SIGALRM. The main thread reaps as it goes and, at
+ * the end, waits for the rest with a deadline; a child still alive after it
+ * is SIGKILLed and counted as hung. Requires: every child exited 7.
+ *
+ * argv[1] = "both": both spinners are signalled, so two handlers may fork
+ * at once. Known to deadlock the parent (not run by default; see
+ * fork-signal.sh): a handler that interrupted its thread outside a section
+ * takes the fork flag and waits without bound for the other thread's slot,
+ * while that thread's handler interrupted it inside a section (slot active)
+ * and waits in ummp_atfork_prepare for the flag.
+ *
+ * Output: "signals N forks N exit7 N bad N hung N ..." */
+#include "ptest.h"
+#include <pthread.h>
+#include <time.h>
+
+#define RUN_MS     2500
+#define CHILD_S    10
+#define REAP_MS    12000
+#define MAXKIDS    20000
+
+static volatile int stop;
+static pid_t kids[MAXKIDS];
+static long nkids, fork_errors, handled, spins;
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void child(void) {
+  signal(SIGALRM, SIG_DFL);
+  alarm(CHILD_S);
+  int bad = 0;
+  void *v[16];
+  for (int i = 0; i < 16; i++) {
+    v[i] = malloc((size_t)(16 << (i % 11)));
+    if (!v[i]) bad = 1; else memset(v[i], i, (size_t)(16 << (i % 11)));
+  }
+  char *c = calloc(10, 100);
+  if (!c || c[999]) bad = 1;
+  c = realloc(c, 5000);
+  if (!c) bad = 1;
+  free(c);
+  for (int i = 0; i < 16; i++) free(v[i]);
+  _exit(bad ? 1 : 7);
+}
+
+static void on_usr1(int sig) {
+  (void)sig;
+  int err = errno;
+  __atomic_fetch_add(&handled, 1, __ATOMIC_RELAXED);
+  pid_t pid = fork();
+  if (pid == 0) child();
+  if (pid < 0) {
+    __atomic_fetch_add(&fork_errors, 1, __ATOMIC_RELAXED);
+  } else {
+    long i = __atomic_fetch_add(&nkids, 1, __ATOMIC_ACQ_REL);
+    if (i < MAXKIDS) __atomic_store_n(&kids[i], pid, __ATOMIC_RELEASE);
+  }
+  errno = err;
+}
+
+static void *spinner(void *arg) {
+  uint64_t s = (uint64_t)(uintptr_t)arg;
+  void *v[64] = {0};
+  long n = 0;
+  while (!stop) {
+    unsigned k = (unsigned)(pt_rand(&s) % 64);
+    size_t sz = 16 + (size_t)(pt_rand(&s) % (pt_rand(&s) % 8 == 0 ? 20000 : 500));
+    if (k % 8 == 0 && v[k]) v[k] = realloc(v[k], sz);
+    else { free(v[k]); v[k] = malloc(sz); }
+    if (v[k]) ((char *)v[k])[0] = 1;
+    n++;
+  }
+  for (int i = 0; i < 64; i++) free(v[i]);
+  __atomic_fetch_add(&spins, n, __ATOMIC_RELAXED);
+  return NULL;
+}
+
+static long exit7, bad, hung, reaped;
+
+static void account(pid_t pid, int st) {
+  (void)pid;
+  reaped++;
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 7) { exit7++; return; }
+  bad++;
+  if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM) hung++;
+  fprintf(stderr, "child %d: %s %d\n", (int)pid, WIFSIGNALED(st) ? "killed by signal" : "exit status",
+          WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
+static void reap_some(void) {
+  int st;
+  pid_t p;
+  while ((p = waitpid(-1, &st, WNOHANG | __WALL)) > 0) account(p, st);
+}
+
+int main(int argc, char **argv) {
+  CHECK(pt_preloaded());
+  int both = argc > 1 && strcmp(argv[1], "both") == 0;
+  alarm(both ? 20 : 60);                                      /* last-resort watchdog: default action kills */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_usr1;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &sa, NULL);
+  /* the main thread never takes SIGUSR1: only the spinner is interrupted */
+  pthread_t sp[2];
+  CHECK(pthread_create(&sp[0], NULL, spinner, (void *)(uintptr_t)11) == 0);
+  sigset_t m;
+  sigemptyset(&m);
+  sigaddset(&m, SIGUSR1);
+  if (!both) pthread_sigmask(SIG_BLOCK, &m, NULL); /* inherited: the second spinner never takes it */
+  CHECK(pthread_create(&sp[1], NULL, spinner, (void *)(uintptr_t)22) == 0);
+  uint64_t t0 = now_ms();
+  long sent = 0;
+  struct timespec pause = {0, 500000};
+  while (now_ms() - t0 < RUN_MS && nkids < MAXKIDS - 100) {
+    pthread_kill(sp[0], SIGUSR1);
+    if (both) pthread_kill(sp[1], SIGUSR1);
+    sent++;
+    nanosleep(&pause, NULL);
+    reap_some();
+  }
+  stop = 1;
+  pthread_join(sp[0], NULL);
+  pthread_join(sp[1], NULL);
+  long total = nkids;
+  uint64_t t1 = now_ms();
+  while (reaped < total && now_ms() - t1 < REAP_MS) {
+    reap_some();
+    usleep(2000);
+  }
+  if (reaped < total) {                            /* stragglers: hung children */
+    for (long i = 0; i < total && i < MAXKIDS; i++) {
+      if (kids[i] > 0 && kill(kids[i], 0) == 0) {
+        int st;
+        if (waitpid(kids[i], &st, WNOHANG) == 0) {
+          fprintf(stderr, "child %d still running after %d ms: killed\n", (int)kids[i], REAP_MS);
+          kill(kids[i], SIGKILL);
+          waitpid(kids[i], &st, 0);
+          reaped++;
+          bad++;
+          hung++;
+        } else {
+          account(kids[i], st);
+        }
+      }
+    }
+  }
+  printf("signals %ld handled %ld forks %ld exit7 %ld bad %ld hung %ld fork_errors %ld spins %ld ms %llu\n",
+         sent, handled, total, exit7, bad, hung, fork_errors, spins, (unsigned long long)(now_ms() - t0));
+  CHECK(total > 0);
+  CHECK(exit7 == total);
+  CHECK(bad == 0 && hung == 0);
+  return pt_report();
+}
