@@ -239,6 +239,7 @@ void ummp_note_freed(ummp_tls_t *t, ummp_region_t *r, size_t bytes) {
 }
 
 void ummp_tick(ummp_tls_t *t) {
+  if (ummp_unlikely(__atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED) != NULL)) ummp_large_drain();
   if (ummp_likely((++t->slow_ops % UMMP_TICK) != 0) || ummp_g.purge_delay_ms < 0) return;
   uint64_t now = ummp_os_now_ms();
   t->now_ms = now;

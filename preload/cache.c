@@ -3,10 +3,12 @@
  * straight from the core, large blocks, signal re-entry, pointer checks.
  *
  * A cached block is a core chunk, in use from the core's point of view:
- * word 0 links the bin's list, word 1 holds the cookie ummp_g.secret (a
- * per-process random value; a live block never has it: malloc clears it),
- * which marks it "cached" for walks and makes a second free of it
- * detectable without a search.
+ * word 0 links the bin's list (encoded: safe-linking, internal.h), word 1
+ * holds the cookie, its address xor ummp_g.secret (a per-process random
+ * value; a live block never has it: malloc clears it), which marks it
+ * "cached" for walks and makes a second free of it detectable without a
+ * search. The slow paths pop with ummp_list_pop, which checks every link
+ * (aligned, inside the arena) and aborts on a corrupted one.
  *
  * Cache policy.
  *  - Small bins (chunks of 2..UMMP_MAX_GRAN granules, up to 1032 usable
@@ -53,13 +55,16 @@ static inline uint64_t hdr_of(const void *p) { return hdr_peek(chunk_of(p)); }
 static inline unsigned gran_of_block(const void *p) { return (unsigned)hdr_size(hdr_of(p)); }
 
 void ummp_bad_pointer(const char *op, const void *p) {
-  char msg[48];
+  char msg[96];
   size_t n = ummp_fmt_str(msg, sizeof msg, 0, op);
   const char *what = ": invalid pointer";
   if (ummp_in_arena(p)) {
     uint64_t h = hdr_of(p);
     if (hdr_check_ok(chunk_of(p), h) && (hdr_is_free(h) || hdr_is_deferred(h) || ummp_is_cached(p)))
       what = ": double free";
+    else if ((hdr_check_ok(chunk_of(p), h) && hdr_size(h) >= 2) ||   /* own header fine, umm_owns failed */
+             hdr_size_overwritten(chunk_of(p), h, ummp_regions[ummp_region_index(p)].u->end))
+      what = ": corrupted header (size does not match the next chunk)";
   } else if (ummp_large_recently_freed(p)) {
     what = ": double free";
   }
@@ -72,6 +77,21 @@ void ummp_check_arena_ptr(const char *op, const void *p) {
   if (ummp_unlikely(ummp_is_cached(p))) ummp_bad_pointer(op, p);
   ummp_region_t *r = &ummp_regions[ummp_region_index(p)];
   if (ummp_unlikely(!umm_owns(r->u, p) || hdr_is_deferred(hdr_of(p)))) ummp_bad_pointer(op, p);
+}
+
+void ummp_list_corrupt(const void *bad) {
+  ummp_os_die("malloc(): corrupted thread cache (a freed block was written to): bad link", bad);
+}
+
+/* Pop the head of list *head (slow paths): NULL when the list is empty; a
+ * head that is not an arena block is a corrupted link. */
+static void **list_pop(ummp_tls_t *t, void **head) {
+  void **b = *head;
+  if (b == UMMP_END || b == NULL) return NULL;
+  if (ummp_unlikely(!ummp_in_arena(b))) ummp_list_corrupt(b);
+  *head = ummp_link_next(b, t->secret);
+  b[1] = NULL;                                      /* no longer cached */
+  return b;
 }
 
 /* ---- flush ------------------------------------------------------------------ */
@@ -102,12 +122,8 @@ void ummp_flush_bin(ummp_tls_t *t, unsigned g, unsigned count) {
   if (count > UMMP_BATCH_MAX * 2) count = UMMP_BATCH_MAX * 2;
   unsigned n = 0;
   ummp_room_sync(t, g);
-  while (n < count && t->bin[g]) {
-    void **b = t->bin[g];
-    t->bin[g] = b[0];
-    b[1] = NULL;                                    /* no longer cached */
-    blk[n++] = b;
-  }
+  void **b;
+  while (n < count && (b = list_pop(t, &t->bin[g])) != NULL) blk[n++] = b;
   t->room[g] += n;
   release(t, blk, n, (size_t)g * UMM_GRANULE);
 }
@@ -117,21 +133,17 @@ static void flush_med(ummp_tls_t *t, unsigned m, unsigned count) {
   void *blk[UMMP_BATCH_MAX * 2];
   if (count > UMMP_BATCH_MAX * 2) count = UMMP_BATCH_MAX * 2;
   unsigned n = 0;
-  while (n < count && t->mbin[m]) {
-    void **b = t->mbin[m];
-    t->mbin[m] = b[0];
-    b[1] = NULL;                                    /* no longer cached */
-    blk[n++] = b;
-  }
+  void **b;
+  while (n < count && (b = list_pop(t, &t->mbin[m])) != NULL) blk[n++] = b;
   t->mcount[m] -= n;
   release(t, blk, n, (size_t)ummp_med_chunk(m) * UMM_GRANULE);
 }
 
 void ummp_flush_all(ummp_tls_t *t) {
   for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++)
-    while (t->bin[g]) ummp_flush_bin(t, g, UMMP_BATCH_MAX * 2);
+    while (ummp_list_live(t->bin[g])) ummp_flush_bin(t, g, UMMP_BATCH_MAX * 2);
   for (unsigned m = 0; m < UMMP_NMED; m++)
-    while (t->mbin[m]) flush_med(t, m, UMMP_BATCH_MAX * 2);
+    while (ummp_list_live(t->mbin[m])) flush_med(t, m, UMMP_BATCH_MAX * 2);
 }
 
 /* ---- adaptive bin limits ------------------------------------------------------ */
@@ -142,7 +154,7 @@ static void shrink_bin(ummp_tls_t *t, unsigned g, unsigned nl) {
   for (;;) {
     ummp_room_sync(t, g);
     uint64_t held = cur - t->room[g];
-    if (held <= nl || !t->bin[g]) break;
+    if (held <= nl || !ummp_list_live(t->bin[g])) break;
     ummp_flush_bin(t, g, (unsigned)(held - nl));
   }
   ummp_room_sync(t, g);
@@ -182,9 +194,7 @@ static int grow_bin(ummp_tls_t *t, unsigned g) {
 }
 
 static inline void push(ummp_tls_t *t, unsigned g, void *p) {
-  ((void **)p)[0] = t->bin[g];
-  ((uint64_t *)p)[1] = t->secret;
-  t->bin[g] = p;
+  ummp_list_push(&t->bin[g], p, t->secret);
   t->room[g]--;
 }
 
@@ -192,11 +202,11 @@ static inline void push(ummp_tls_t *t, unsigned g, void *p) {
 static void *malloc_reentrant(ummp_tls_t *t, size_t n) {
   if (__atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE) != UMMP_S_READY) { errno = ENOMEM; return NULL; }
   unsigned a = ummp_enter(t);
+  /* the never-waiting path: core nowait calls only, no mmap (so no large
+   * block from a signal handler that interrupted an allocator call) */
   void *p = n > ummp_g.large_threshold ? NULL : ummp_core_malloc_nowait(t, n);
-  /* every region busy (the interrupted code holds a lock) or full: a
-   * mapping of its own never waits either */
-  if (!p) p = ummp_large_alloc(n, 16, t->cur_tag);
   ummp_leave(t, a);
+  if (!p) errno = ENOMEM;
   return p;
 }
 
@@ -243,9 +253,7 @@ static void *refill(ummp_tls_t *t, unsigned c) {
 }
 
 static inline void mpush(ummp_tls_t *t, unsigned m, void *p) {
-  ((void **)p)[0] = t->mbin[m];
-  ((uint64_t *)p)[1] = t->secret;
-  t->mbin[m] = p;
+  ummp_list_push(&t->mbin[m], p, t->secret);
   t->mcount[m]++;
 }
 
@@ -285,12 +293,10 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
   }
   if (n > UMMP_SMALL_MAX && n <= ummp_g.med_max && t->state == UMMP_T_LIVE) {
     unsigned m = ummp_med_class(gran_of_size(n));
-    void **b = t->mbin[m];
+    void **b = list_pop(t, &t->mbin[m]);
     if (b) {                                         /* a medium hit */
-      t->mbin[m] = b[0];
       t->mcount[m]--;
       t->mhits++;
-      b[1] = NULL;
       ummp_block_retag(b, t->cur_tag);
       return b;
     }
@@ -302,12 +308,10 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
   t->misses++;
   if (n <= UMMP_SMALL_MAX && t->state == UMMP_T_LIVE && ummp_g.cfg.cache) {
     unsigned c = gran_of_size(n);
-    void **b = t->bin[c];
+    void **b = list_pop(t, &t->bin[c]);            /* reports a corrupted head */
     if (b) {                                         /* filled since the fast path looked */
-      t->bin[c] = b[0];
       ummp_room_sync(t, c);
       t->room[c]++;
-      b[1] = NULL;
       ummp_block_retag(b, t->cur_tag);
       return b;
     }
@@ -370,6 +374,13 @@ void *ummp_malloc_slow(size_t n, const void *ra) {
 
 static UMMP_NOINLINE void *ummp_malloc_slow_general(size_t n, const void *ra) {
   ummp_tls_t *t = &ummp_tls;
+  if (ummp_unlikely(t->state == UMMP_T_NEW) && !ummp_reentrant(t)) thread_start(t);   /* reads UMM_* */
+  if (ummp_unlikely(ummp_g.cfg.guard)) return ummp_guard_alloc(n, 0, ra);
+  return ummp_malloc_raw(n, ra);
+}
+
+void *ummp_malloc_raw(size_t n, const void *ra) {
+  ummp_tls_t *t = &ummp_tls;
   if (ummp_reentrant(t)) {
     uint32_t saved = t->cur_tag;                     /* the interrupted slow path's */
     t->cur_tag = ummp_tag_for(t, ra);
@@ -400,12 +411,17 @@ void ummp_free_arena(ummp_tls_t *t, void *p) {
 
 void ummp_free_slow(void *p) {
   if (!p) return;
+  if (ummp_unlikely(ummp_g.cfg.guard)) ummp_guard_free(p);
+  else ummp_free_raw(p);
+}
+
+void ummp_free_raw(void *p) {
   int err = errno;
   ummp_tls_t *t = &ummp_tls;
   if (!ummp_in_arena(p)) {
     if (!ummp_large_owns(p)) ummp_bad_pointer("free()", p);
     unsigned a = ummp_enter(t);
-    int r = ummp_large_free(p);
+    int r = ummp_reentrant(t) ? ummp_large_free_deferred(p) : ummp_large_free(p);
     ummp_leave(t, a);
     if (r != 0) ummp_bad_pointer("free()", p);      /* lost a race with another free of p */
     errno = err;
@@ -469,11 +485,11 @@ UMMP_NOINLINE void *ummp_malloc_slow_tail(size_t n) {
   size_t c = (n + 23) >> 4;
   c += c < UMMP_MIN_GRAN;
   void **b = t->bin[c];
-  if (ummp_unlikely(b == NULL)) {
+  if (ummp_unlikely(((uintptr_t)b & 15) != 0)) {   /* empty or corrupted: the general path tells */
     ummp_cache_give(t);
     return ummp_malloc_slow_general(n, ra);
   }
-  t->bin[c] = b[0];
+  t->bin[c] = ummp_link_next(b, t->secret);
   t->pops[c]++;
   b[1] = NULL;
   ummp_cache_give(t);

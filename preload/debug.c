@@ -40,11 +40,11 @@
 typedef struct walk_ctx {
   umm_visit_fn visit;                      /* the caller's visitor */
   void        *arg;                        /* its argument */
-  uint64_t     secret;                     /* the cache cookie */
+  uint64_t     secret;                     /* the cache secret (cookie = address ^ secret) */
 } walk_ctx_t;
 
 static int is_cached(const umm_chunk_t *c, uint64_t secret) {
-  return c->in_use && !(c->flags & UMM_CHUNK_DEFERRED) && c->size >= 16 && ((const uint64_t *)c->ptr)[1] == secret;
+  return c->in_use && !(c->flags & UMM_CHUNK_DEFERRED) && c->size >= 16 && ((const uint64_t *)c->ptr)[1] == ummp_cookie(c->ptr, secret);
 }
 
 static int walk_visit(const umm_chunk_t *c, void *arg) {
@@ -91,6 +91,7 @@ UMMP_EXPORT int umm_heap_check(void) {
   int bad = 0;
   uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < nc; i++) bad += umm_check(ummp_regions[i].u);
+  if (ummp_g.cfg.guard) bad += ummp_guard_check_all();
   ummp_leave(t, a);
   ummp_unhold(t, hd);
   return bad;
@@ -138,7 +139,7 @@ typedef struct dump {
   uint32_t      nreg;                      /* regions walked */
   int           partial;                   /* some region was skipped (nowait walk) */
   int           nested;                    /* called from inside the allocator: no dladdr */
-  uint64_t      secret;                    /* cache cookie */
+  uint64_t      secret;                    /* cache secret (cookie = address ^ secret) */
   region_sum_t *cur;                       /* region being walked */
   uintptr_t     cur_base;                  /* its start */
   uint64_t      live_blocks, live_bytes;   /* totals (regions and large blocks) */
@@ -386,6 +387,14 @@ static const char *fmt_name(char *b, size_t cap, uint32_t tag, const tag_name_t 
   return b;
 }
 
+const char *ummp_tag_describe(char *b, size_t cap, uint32_t tag) {
+  dump_t d;
+  tag_name_t n;
+  memset(&d, 0, sizeof d);
+  name_tag(&d, tag, &n);
+  return fmt_name(b, cap, tag, &n);
+}
+
 static const char *mode_name(void) {
   int m = ummp_g.cfg.tag_mode;
   return m == UMMP_TAG_SITE ? "site" : m == UMMP_TAG_THREAD ? "thread" : "none";
@@ -552,7 +561,7 @@ typedef struct svg_ctx {
   size_t    rsize;                         /* bytes the band shows */
   uint32_t  top[SVG_NTOP];                 /* the top tags */
   unsigned  ntop;                          /* how many */
-  uint64_t  secret;                        /* cache cookie */
+  uint64_t  secret;                        /* cache secret (cookie = address ^ secret) */
 } svg_ctx_t;
 
 static int svg_visit(const umm_chunk_t *c, void *arg) {

@@ -11,6 +11,8 @@
  *                   0: at the next check; -1 or "never": never)
  *   UMM_CACHE       0: no thread caches (every call goes to the core)
  *   UMM_TAG         none | thread (default) | site: what a block's tag records (tag.c)
+ *   UMM_DEBUG       1: canaries after every block, fill of new and freed memory, a
+ *                   quarantine of freed blocks, all checked (guard.c); 0 (default) off
  *   UMM_DUMP        stderr | PATH: dump the heap at exit (debug.c)
  *   UMM_DUMP_FORMAT text (default) | json
  *   UMM_DUMP_SIGNAL a signal name (USR2, SIGUSR2) or number: dump when it arrives
@@ -96,6 +98,9 @@ static void apply(ummp_config_t *cfg, const char *e) {
     if (str_is(v, "none") || str_is(v, "0")) cfg->tag_mode = UMMP_TAG_NONE;
     else if (str_is(v, "site")) cfg->tag_mode = UMMP_TAG_SITE;
     else cfg->tag_mode = UMMP_TAG_THREAD;
+    cfg->tag_set = 1;
+  } else if (name_is(e, "UMM_DEBUG", &v)) {
+    cfg->guard = v[0] != 0 && !str_is(v, "0");
   } else if (name_is(e, "UMM_DUMP", &v)) {
     cfg->dump = v[0] != 0;
     size_t k = 0;

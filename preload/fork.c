@@ -59,7 +59,18 @@
  * other threads are idle, so its sections are safe). If fork() is called from
  * a signal handler that interrupted this thread inside a section, another
  * thread may be waiting for a lock that the interrupted section holds: the
- * forker then waits a bounded time for the others and forks anyway.
+ * forker then waits a bounded time for the others and forks anyway. Two
+ * forks at once: a thread that forks from inside its own section (or from a
+ * handler that interrupted its entry, active 1) and finds the flag taken
+ * marks its slot (forkwait) while it waits. A flag holder that meets a
+ * marked slot cannot wait for it (that section ends only after the marked
+ * thread's fork): if the holder is not itself mid-section it hands the flag
+ * over (clears it, waits until the marked thread has taken it, starts
+ * again), so the marked thread forks (its own interrupted section continues
+ * in its child, the safe case) and then leaves its section; if the holder is
+ * marked too (two threads both forking from inside sections), it forks
+ * anyway, with the accepted risk above. Unmarked forkers always yield to
+ * marked ones and marked ones never yield, so there is no livelock.
  *
  * Parent handler: clear the flag. Child handler: only the forking thread
  * exists: every other slot is released (its thread is gone), the shared
@@ -124,30 +135,54 @@ void ummp_slot_release(ummp_tls_t *t) {
 
 void ummp_atfork_prepare(void) {
   ummp_tls_t *t = &ummp_tls;
-  int z = 0;
-  while (!__atomic_compare_exchange_n(&ummp_g.fork_flag, &z, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
-    z = 0;
-    ummp_os_yield();
-  }
-  t->forking = 1;
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
   /* Bounded only when this thread itself is inside a section (fork from a
    * signal handler): see the protocol above. */
   int own_busy = (t->slot && __atomic_load_n(&t->slot->active, __ATOMIC_RELAXED) >= 2) ||
                  t->shared_depth > 0;
-  long budget = own_busy ? 200000 : -1;
-  for (uint32_t i = 0; i < UMMP_NSLOTS; i++) {
-    ummp_slot_t *s = &slots[i];
-    if (s == t->slot) continue;
-    while (__atomic_load_n(&s->active, __ATOMIC_SEQ_CST) != 0 && budget != 0) {
+  /* inside a section, or interrupted while entering one (active 1): a flag
+   * holder would wait for this slot while we wait for the flag */
+  int mark = t->slot && __atomic_load_n(&t->slot->active, __ATOMIC_RELAXED) != 0;
+  for (;;) {
+    if (mark) __atomic_store_n(&t->slot->forkwait, 1u, __ATOMIC_SEQ_CST);
+    int z = 0;
+    while (!__atomic_compare_exchange_n(&ummp_g.fork_flag, &z, 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+      z = 0;
+      ummp_os_yield();
+    }
+    if (mark) __atomic_store_n(&t->slot->forkwait, 0u, __ATOMIC_SEQ_CST);
+    t->forking = 1;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    long budget = own_busy ? 200000 : -1;
+    ummp_slot_t *yield_to = NULL;
+    for (uint32_t i = 0; i < UMMP_NSLOTS && !yield_to; i++) {
+      ummp_slot_t *s = &slots[i];
+      if (s == t->slot) continue;
+      while (__atomic_load_n(&s->active, __ATOMIC_SEQ_CST) != 0 && budget != 0) {
+        /* its owner waits for the flag in its own prepare, from a handler
+         * that interrupted its section: that section cannot end before our
+         * fork. Unmarked, we hand it the flag (its fork is then the safe
+         * own-section case) and start again; marked too, both of us are
+         * mid-section: fork anyway, as for our own section */
+        if (__atomic_load_n(&s->forkwait, __ATOMIC_SEQ_CST)) {
+          if (!mark) yield_to = s;
+          break;
+        }
+        if (budget > 0) budget--;
+        ummp_os_yield();
+      }
+    }
+    if (yield_to) {
+      t->forking = 0;
+      __atomic_store_n(&ummp_g.fork_flag, 0, __ATOMIC_SEQ_CST);
+      while (__atomic_load_n(&yield_to->forkwait, __ATOMIC_SEQ_CST)) ummp_os_yield();
+      continue;
+    }
+    long mine = (long)t->shared_depth;
+    while (__atomic_load_n(&ummp_g.shared_active, __ATOMIC_SEQ_CST) > mine && budget != 0) {
       if (budget > 0) budget--;
       ummp_os_yield();
     }
-  }
-  long mine = (long)t->shared_depth;
-  while (__atomic_load_n(&ummp_g.shared_active, __ATOMIC_SEQ_CST) > mine && budget != 0) {
-    if (budget > 0) budget--;
-    ummp_os_yield();
+    return;
   }
 }
 

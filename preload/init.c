@@ -46,6 +46,10 @@ static UMMP_NOINLINE int init_slow(void) {
     int err = errno;
     t->initing = 1;
     ummp_env_read(&ummp_g.cfg);
+    if (ummp_g.cfg.guard) {                          /* every call through guard.c: no caches */
+      ummp_g.cfg.cache = 0;
+      if (!ummp_g.cfg.tag_set) ummp_g.cfg.tag_mode = UMMP_TAG_SITE;
+    }
     ummp_g.page = ummp_os_pagesize();
     ummp_g.cfg.stats_fd = ummp_g.cfg.stats || ummp_g.cfg.check || (ummp_g.cfg.dump && !ummp_g.cfg.dump_path[0]) ||
                               (ummp_g.cfg.leaks && !ummp_g.cfg.leaks_path[0])
@@ -96,6 +100,8 @@ void ummp_thread_setup(ummp_tls_t *t) {
   if (t->state != UMMP_T_NEW) return;
   ummp_slot_claim(t);
   t->home = __atomic_fetch_add(&ummp_g.rr, 1, __ATOMIC_RELAXED) % (ummp_g.spread ? ummp_g.spread : 1);
+  for (unsigned g = 0; g < UMMP_NBINS; g++) t->bin[g] = UMMP_END;
+  for (unsigned m = 0; m < UMMP_NMED; m++) t->mbin[m] = UMMP_END;
   if (ummp_g.cfg.cache)
     for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) t->room[g] = t->lim[g] = ummp_g.limit[g];
   for (size_t n = 0; n <= UMMP_SMALL_MAX; n++) t->cls[n] = (unsigned char)(n <= 24 ? UMMP_MIN_GRAN : (n + 23) >> 4);
@@ -114,6 +120,7 @@ void ummp_thread_exit(void *arg) {
   (void)arg;
   ummp_tls_t *t = &ummp_tls;
   if (t->state != UMMP_T_LIVE) return;
+  if (ummp_g.cfg.guard) ummp_guard_thread_exit();   /* before the hold: real frees */
   uint32_t hd = ummp_hold(t);
   ummp_flush_all(t);
   uint64_t hits = ummp_hits(t);

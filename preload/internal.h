@@ -58,14 +58,66 @@ full:
   return 1;
 #endif
 }
+/* The free fast path's header test value for block p whose granule number
+ * (from base16) is x: ((x ^ h) << 25) ^ h, h = p's header word. Its CHECK
+ * bits are 0 for a good header (umm_header.h); size, IN_USE and DEFERRED
+ * read through. The header may change under a neighbour's CAS, but only in
+ * the LOCK and PREV_FREE bits, which the caller masks off, so h may be read
+ * twice (on x86-64, by two folded loads: 3 instructions instead of 4). */
+static inline __attribute__((always_inline)) uint64_t ummp_hdr_test(uint64_t x, const void *p) {
+#if defined(__x86_64__)
+  const uint64_t *hp = (const uint64_t *)p - 1;
+  __asm__("xorq %1, %0\n\tshlq %2, %0\n\txorq %1, %0" : "+r"(x) : "m"(*hp), "i"(HDR_CHECK_SHIFT) : "cc");
+  return x;
+#else
+  uint64_t h = __atomic_load_n((const uint64_t *)p - 1, __ATOMIC_RELAXED);
+  return ((x ^ h) << HDR_CHECK_SHIFT) ^ h;
+#endif
+}
+
+/* ---- cache lists: safe-linking -----------------------------------------------
+ * A bin (small or medium) is a singly linked list through word 0 of each
+ * cached block; word 1 holds the block's cookie, slot ^ secret (slot: the
+ * block's address; secret: a per-process random value), which marks it
+ * cached (double free, walks). The link is stored encoded, next ^ slot ^
+ * secret = next ^ cookie, as glibc's safe-linking does with the slot
+ * address: a stray write into a freed block, or a forged pointer, decodes to
+ * an unpredictable value (the pop decodes with the secret, never with the
+ * cookie word, which the same stray write may have changed). A list ends with UMMP_END, a misaligned value, so
+ * the pop's single test "low 4 bits zero" sends both an empty bin and a
+ * corrupted link (15 of 16 random values) to the slow path, which tells the
+ * two apart and aborts on the latter. A bin of a thread not
+ * set up yet is NULL (its fast paths are off: avail is 0). */
+#define UMMP_END ((void *)(uintptr_t)1)
+static inline uint64_t ummp_cookie(const void *slot, uint64_t secret) { return (uintptr_t)slot ^ secret; }
+static inline void *ummp_link_enc(const void *slot, const void *next, uint64_t secret) {
+  return (void *)((uintptr_t)next ^ ummp_cookie(slot, secret));
+}
+/* Make p (a validated block, cache held) the head of list *head. */
+static inline void ummp_list_push(void **head, void *p, uint64_t secret) {
+  uint64_t ck = ummp_cookie(p, secret);
+  ((void **)p)[0] = (void *)((uintptr_t)*head ^ ck);
+  ((uint64_t *)p)[1] = ck;
+  *head = p;
+}
+static inline void *ummp_link_next(void **b, uint64_t secret) {
+  return (void *)((uintptr_t)b[0] ^ (uintptr_t)b ^ secret);
+}
+/* b (a bin head) is not an end: a block, or a corrupted link that the
+ * slow paths' pop (cache.c) will report. */
+static inline int ummp_list_live(const void *b) { return b != NULL && b != UMMP_END; }
+/* Abort: a cache link decoded to `bad` (a freed block was written to). */
+__attribute__((noreturn)) void ummp_list_corrupt(const void *bad);
+
 /* Pop a block of bin c from the thread cache (the shared core of the malloc
- * fast path and the tag lane): NULL when the bin is empty or the cache is
- * held (a signal interrupted an allocator call on this thread). */
+ * fast path and the tag lane): NULL when the bin is empty (or its head is
+ * corrupt: the slow path reports it) or the cache is held (a signal
+ * interrupted an allocator call on this thread). */
 static inline __attribute__((always_inline)) void *ummp_bin_pop(ummp_tls_t *t, size_t c) {
   if (ummp_likely(ummp_cache_take(t))) {
     void **b = t->bin[c];
-    if (ummp_likely(b != NULL)) {
-      t->bin[c] = b[0];
+    if (ummp_likely(((uintptr_t)b & 15) == 0)) {
+      t->bin[c] = ummp_link_next(b, t->secret);
       t->pops[c]++;
       b[1] = NULL;                                 /* no longer cached */
       ummp_cache_give(t);
@@ -226,6 +278,10 @@ size_t ummp_large_usable(const void *p);
 uint32_t ummp_large_tag(const void *p);
 /* Free p; returns 0, or -1 when p is not a live large block (nothing changed). */
 int    ummp_large_free(void *p);
+/* The same from a signal handler: no munmap; the next ummp_tick unmaps it. */
+int    ummp_large_free_deferred(void *p);
+/* Unmap the blocks ummp_large_free_deferred left (outside any section). */
+void   ummp_large_drain(void);
 /* 1 when p is among the last large blocks freed (for the double-free message). */
 int    ummp_large_recently_freed(const void *p);
 /* Resize (mremap); NULL + ENOMEM with p intact on failure. */
@@ -243,9 +299,9 @@ void   ummp_free_slow(void *p);
 /* Push p (a small block of g granules, validated) into the cache or the core. */
 void   ummp_flush_bin(ummp_tls_t *t, unsigned g, unsigned count);
 void   ummp_flush_all(ummp_tls_t *t);
-/* 1 when p (an arena block) sits in some thread cache (cookie present). */
+/* 1 when p (an arena block) sits in some thread cache (its cookie is present). */
 static inline int ummp_is_cached(const void *p) {
-  return ((const uint64_t *)p)[1] == ummp_g.secret;
+  return ((const uint64_t *)p)[1] == ummp_cookie(p, ummp_g.secret);
 }
 /* The fast paths' view of the arena: the thread's copies of base16/lim_rot. */
 static inline int ummp_in_arena_tls(const ummp_tls_t *t, const void *p) {
@@ -295,7 +351,23 @@ static inline void ummp_block_retag(void *p, uint32_t tag) {
   if (ummp_unlikely(hdr_tags(h) != tag)) ummp_block_retag_cas(p, tag);
 }
 
+/* ---- guard.c: UMM_DEBUG=1 (canaries, fills, quarantine; design in guard.c) -------- */
+void  *ummp_guard_alloc(size_t n, size_t align, const void *ra);
+void   ummp_guard_free(void *p);
+void  *ummp_guard_realloc(void *p, size_t n, const void *ra);
+size_t ummp_guard_usable(const void *p);
+void   ummp_guard_thread_exit(void);
+/* Check every block (quiet heap); prints one line per damaged block. */
+int    ummp_guard_check_all(void);
+/* The allocator below the guard: malloc's slow path (cache.c), free's slow
+ * path (cache.c), aligned allocation (malloc.c). */
+void  *ummp_malloc_raw(size_t n, const void *ra);
+void   ummp_free_raw(void *p);
+void  *ummp_aligned_raw(size_t align, size_t n, const void *ra);
+
 /* ---- debug.c: heap walk, check, dumps -------------------------------------------- */
+/* The display name of a tag (site: module!function+0xoff) into b. */
+const char *ummp_tag_describe(char *b, size_t cap, uint32_t tag);
 /* Constructor part: install the UMM_DUMP_SIGNAL handler. */
 void   ummp_debug_ctor(void);
 /* Destructor part: UMM_CHECK and UMM_DUMP at exit. */

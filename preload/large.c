@@ -18,8 +18,10 @@
  * through the delayed purge (arena.c). The 1/8 cap keeps a region able to
  * hold several such blocks, so rotation does not commit a region per block.
  * Also served here: requests that the arena cannot serve (exhausted, or no
- * arena under a tight ulimit -v), and re-entrant (signal handler) requests
- * when every region is busy.
+ * arena under a tight ulimit -v). Never from a signal handler that
+ * interrupted an allocator call (the re-entrant path makes no mmap, munmap
+ * or mremap: it gets NULL + ENOMEM, and its frees of large blocks are
+ * unmapped later, ummp_large_free_deferred).
  */
 #include "internal.h"
 #include <errno.h>
@@ -160,19 +162,49 @@ size_t ummp_large_usable(const void *p) {
   return h->map_len - h->offset;
 }
 
-int ummp_large_free(void *p) {
-  if (reg_remove((uintptr_t)p) != 0) return -1;
+/* Unmap p, already out of the registry. */
+static void large_unmap(void *p) {
   ummp_large_hdr_t *h = hdr_of(p);
   size_t len = h->map_len;
   /* munmap of a whole mapping does not fail in practice; if it does (fault
    * injection), the pages stay mapped: the block is freed all the same */
   ummp_os_unmap((char *)p - h->offset, len);
-  __atomic_store_n(&recent[__atomic_fetch_add(&recent_next, 1, __ATOMIC_RELAXED) % RECENT], (uintptr_t)p,
-                   __ATOMIC_RELAXED);
   __atomic_fetch_sub(&ummp_g.large_live, 1, __ATOMIC_RELAXED);
   __atomic_fetch_sub(&ummp_g.large_bytes, len, __ATOMIC_RELAXED);
   ummp_stats_sub(len);
+}
+
+int ummp_large_free(void *p) {
+  if (reg_remove((uintptr_t)p) != 0) return -1;
+  __atomic_store_n(&recent[__atomic_fetch_add(&recent_next, 1, __ATOMIC_RELAXED) % RECENT], (uintptr_t)p,
+                   __ATOMIC_RELAXED);
+  large_unmap(p);
   return 0;
+}
+
+/* From a signal handler (no munmap there: the never-waiting path makes no
+ * mmap/munmap/madvise/futex call): out of the registry now (so a second
+ * free is a double free at once), onto a lock-free stack linked through the
+ * block's first word; the next slow path of any thread unmaps it
+ * (ummp_large_drain, from ummp_tick). */
+int ummp_large_free_deferred(void *p) {
+  if (reg_remove((uintptr_t)p) != 0) return -1;
+  __atomic_store_n(&recent[__atomic_fetch_add(&recent_next, 1, __ATOMIC_RELAXED) % RECENT], (uintptr_t)p,
+                   __ATOMIC_RELAXED);
+  void *head = __atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED);
+  do {
+    *(void **)p = head;
+  } while (!__atomic_compare_exchange_n(&ummp_g.large_deferred, &head, p, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+  return 0;
+}
+
+void ummp_large_drain(void) {
+  void *p = __atomic_exchange_n(&ummp_g.large_deferred, NULL, __ATOMIC_ACQUIRE);
+  while (p) {
+    void *next = *(void **)p;
+    large_unmap(p);
+    p = next;
+  }
 }
 
 void *ummp_large_realloc(void *p, size_t size) {

@@ -67,7 +67,7 @@ _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's sm
  * room bookkeeping and the hit statistic; a free that finds room[g] at 0
  * first takes the pops since the last look into account (ummp_room_refresh). */
 typedef struct ummp_tls {
-  void     *bin[UMMP_NBINS];               /* cached blocks of g granules: singly linked through word 0, cookie in word 1 */
+  void     *bin[UMMP_NBINS];               /* cached blocks of g granules: encoded links in word 0, cookie in word 1; UMMP_END-terminated (internal.h) */
   uint64_t  room[UMMP_NBINS];              /* free pushes bin g may still take before a refresh; 0 = full, unused bin,
                                               or cache off. Blocks in bin g = limit - room - (pops - seen) */
   uint64_t  pops[UMMP_NBINS];              /* mallocs served from bin g by the fast path (the cache hits) */
@@ -97,7 +97,7 @@ typedef struct ummp_tls {
   unsigned char cyc[UMMP_NBINS];           /* bin g's free/alloc cycles: bit 7 = flushed since its last refill; low bits
                                               count refills that followed a flush (saturating at 127); growth needs 2 */
   size_t    lim_bytes;                     /* sum over the small bins of (lim[g] - ummp_g.limit[g]) x chunk size: the growth, <= UMMP_THREAD_CAP */
-  void     *mbin[UMMP_NMED];               /* cached medium blocks of class m: linked through word 0, cookie in word 1 */
+  void     *mbin[UMMP_NMED];               /* cached medium blocks of class m: same lists as bin[] */
   uint32_t  mcount[UMMP_NMED];             /* blocks in mbin[m] */
   uint64_t  mhits;                         /* mallocs served from the medium bins (cache hits) */
   uint32_t  site_cache[UMMP_SITE_CACHE];   /* recent sites: site-table slot + 1 (0 empty), indexed by a hash of the
@@ -109,7 +109,8 @@ typedef struct ummp_tls {
 typedef struct ummp_slot {
   unsigned active;                         /* 0 idle, 1 entering, n >= 2: inside, n - 1 nested sections (owner writes, forker reads) */
   unsigned owned;                          /* 1 while a live thread owns the slot (CAS claim, released at thread exit) */
-  char      pad[56];                       /* one cache line per slot */
+  unsigned forkwait;                       /* 1 while its owner, inside a section, waits in fork's prepare for another forker */
+  char      pad[52];                       /* one cache line per slot */
 } ummp_slot_t;
 
 /* ---- arena (arena.c) ------------------------------------------------------- */
@@ -143,6 +144,8 @@ typedef struct ummp_config {
   int       cache;                         /* UMM_CACHE: 0 disables the thread caches (default 1) */
   int       tag_mode;                      /* UMM_TAG: UMMP_TAG_NONE / UMMP_TAG_THREAD (default) / UMMP_TAG_SITE */
   int       check;                         /* UMM_CHECK: 1 runs umm_heap_check at exit and reports on stderr */
+  int       guard;                         /* UMM_DEBUG=1: canaries, fills, quarantine (guard.c); caches off */
+  int       tag_set;                       /* UMM_TAG was given (UMM_DEBUG=1 defaults to site tags otherwise) */
   int       dump;                          /* UMM_DUMP set: dump the heap at exit (and on UMM_DUMP_SIGNAL) */
   int       dump_json;                     /* UMM_DUMP_FORMAT=json (default text) */
   int       dump_signal;                   /* UMM_DUMP_SIGNAL: signal number that requests a dump (0: none) */
@@ -161,7 +164,7 @@ typedef struct ummp_global {
   /* read-mostly fields used by the fast paths come first */
   uintptr_t base16;                        /* arena base + 16: the lowest address a block can have */
   size_t    lim_rot;                       /* (committed bytes - 16) >> 4: free's range + alignment test bound */
-  uint64_t  secret;                        /* per-process random value: cookie of a cached block: its word 1 (never 0) */
+  uint64_t  secret;                        /* per-process random value: a cached block's cookie (word 1) is its address ^ secret; links are xored with it */
   int       state;                         /* UMMP_S_* (atomic) */
   int       region_shift;                  /* log2 of the region size */
   char     *base;                          /* start of the reservation */
@@ -195,6 +198,7 @@ typedef struct ummp_global {
   size_t    peak_bytes;                    /* maximum of cur_bytes */
   size_t    large_live;                    /* large blocks live */
   size_t    large_bytes;                   /* bytes of their mappings */
+  void     *large_deferred;                /* large blocks freed by signal handlers, to unmap (lock-free stack, large.c) */
   uint64_t  large_total;                   /* large blocks ever mapped */
   uint64_t  purged_bytes;                  /* bytes returned with madvise */
   uint64_t  purges;                        /* purge walks done */

@@ -2,7 +2,8 @@
  * umm_free_batch. */
 #include "umm_internal.h"
 
-static const char *const FREE_MSG[2] = {"free(): invalid pointer", "free(): double free"};
+static const char *const FREE_MSG[3] = {"free(): invalid pointer", "free(): double free",
+                                         "free(): corrupted header (size does not match the next chunk)"};
 
 void umm_free(umm_t *u, void *p) {
   if (!p) return;
@@ -85,13 +86,9 @@ void umm_free_batch(umm_t *u, void **ptrs, size_t n) {
     umm_block_t *c = ummi_validate(u, ptrs[i], FREE_MSG);
     size_t g = hdr_size(hdr_peek(c)), k = 1;
     while (i + k < n && chunk_of(ptrs[i + k]) == chunk_at(c, g)) {
-      /* Inside the region (it follows a valid chunk), so validate's bounds
-       * and successor tests are implied; the lock in run_fuse checks in-use. */
-      umm_block_t *x = chunk_of(ptrs[i + k]);
-      uint64_t hx = hdr_peek(x);
-      if (ummi_unlikely(hx == HDR_DEAD)) ummi_fatal(FREE_MSG[1], ptrs[i + k]);
-      size_t gx = hdr_size(hx);
-      if (ummi_unlikely(!hdr_check_ok(x, hx) || gx < MIN_G)) ummi_fatal(FREE_MSG[0], ptrs[i + k]);
+      /* every block of the run gets the full test (its own successor too);
+       * the lock in run_fuse checks in-use */
+      size_t gx = hdr_size(hdr_peek(ummi_validate(u, ptrs[i + k], FREE_MSG)));
       if (g + gx > MAX_G) break;
       g += gx;
       k++;

@@ -307,7 +307,7 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
   return UMMI_OK;
 }
 
-void ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[2]) {
+void ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[3]) {
   for (;;) {
     uint64_t h;
     if (chunk_trylock(c, &h)) {

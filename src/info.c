@@ -7,7 +7,8 @@ size_t umm_usable_size(const void *p) {
 
 uint32_t umm_tags(const void *p) { return hdr_tags(hdr_peek(chunk_of(p))); }
 
-static const char *const TAGS_MSG[2] = {"umm_set_tags(): invalid pointer", "umm_set_tags(): freed block"};
+static const char *const TAGS_MSG[3] = {"umm_set_tags(): invalid pointer", "umm_set_tags(): freed block",
+                                         "umm_set_tags(): corrupted header"};
 
 /* A CAS that expects LOCK clear is a lock, a write and an unlock in one
  * atomic step, so it keeps the protocol of heap.c (nobody holds the lock

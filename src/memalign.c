@@ -7,7 +7,8 @@
  * only for such large aligned requests. */
 #include "umm_internal.h"
 
-static const char *const MEMALIGN_MSG[2] = {"memalign(): invalid pointer", "memalign(): double free"};
+static const char *const MEMALIGN_MSG[3] = {"memalign(): invalid pointer", "memalign(): double free",
+                                             "memalign(): corrupted header"};
 
 /* Offset in granules from c's payload to the first usable aligned spot: 0,
  * or at least MIN_G so the front can become a chunk of its own. */

@@ -1,7 +1,8 @@
 /* realloc.c - umm_realloc: shrink in place, grow in place, or move. */
 #include "umm_internal.h"
 
-static const char *const REALLOC_MSG[2] = {"realloc(): invalid pointer", "realloc(): double free"};
+static const char *const REALLOC_MSG[3] = {"realloc(): invalid pointer", "realloc(): double free",
+                                            "realloc(): corrupted header (size does not match the next chunk)"};
 
 void *umm_realloc(umm_t *u, void *p, size_t size) {
   if (!p) return umm_malloc(u, size, 0);

@@ -33,10 +33,17 @@ static inline int      hdr_is_locked(uint64_t h) { return (h & HDR_LOCK) != 0; }
 static inline int      hdr_is_deferred(uint64_t h) { return (h & HDR_DEFERRED) != 0; }
 static inline uint32_t hdr_tags(uint64_t h)      { return (uint32_t)(h >> HDR_TAG_SHIFT); }
 
-/* The CHECK field: a hash of the header's address and size. */
+/* The CHECK field: (granule number of the header's address ^ size) mod 128,
+ * i.e. bits 4..10 of the address xor the size's low 7 bits. A pointer umm
+ * never returned (interior, foreign, stale) or a header whose size was
+ * overwritten (a 1-byte overflow from the block before) disagrees with it in
+ * 127 of 128 cases; a size change above the low 7 bits is caught by the
+ * successor test (ummi_validate). No multiply: a header is written with a
+ * shift, an xor and a mask, and a fast path built over 2 KiB-aligned memory
+ * (the preload's arena) that has the granule number x checks it with
+ * ((x ^ h) << 25) ^ h, whose CHECK bits are 0 for a good header. */
 static inline uint64_t hdr_check(const umm_block_t *c, size_t g) {
-  uint64_t x = ((uint64_t)(uintptr_t)c >> 3) ^ ((uint64_t)g << 41);
-  return ((x * 0x9e3779b97f4a7c15ull) >> 57) << HDR_CHECK_SHIFT;
+  return ((((uint64_t)(uintptr_t)c >> 4) ^ (uint64_t)g) << HDR_CHECK_SHIFT) & HDR_CHECK_MASK;
 }
 /* A complete header for chunk c of g granules. */
 static inline uint64_t hdr_make(const umm_block_t *c, size_t g, uint64_t flags, uint32_t tags) {
@@ -60,6 +67,24 @@ static inline umm_block_t **chunk_footer(umm_block_t *c, size_t g) { return (umm
  * held and c's PREV_FREE bit is set). */
 static inline umm_block_t *chunk_prev_free(umm_block_t *c) { return *(umm_block_t **)((char *)c - sizeof(void *)); }
 static inline size_t       chunk_usable(size_t g)          { return g * G - UMM_HEADER_SIZE; }
+
+/* For error messages only: 1 when h, which fails its CHECK, looks like an
+ * in-use header whose low size byte was overwritten (a 1-byte overflow from
+ * the block before): the size restored from CHECK (low 7 bits; bit 7 either
+ * way) leads to a valid header that says "previous in use". Reads stay
+ * below end (the region's end sentinel). */
+static inline int hdr_size_overwritten(const umm_block_t *c, uint64_t h, const void *end) {
+  if (!hdr_is_used(h)) return 0;
+  size_t low = (size_t)(((h >> HDR_CHECK_SHIFT) ^ ((uintptr_t)c >> 4)) & 0x7f);
+  for (size_t b7 = 0; b7 < 2; b7++) {
+    size_t g = (hdr_size(h) & ~(size_t)0xff) | (b7 << 7) | low;
+    if (g < MIN_G || (size_t)((const char *)end - (const char *)c) < g * G) continue;
+    const umm_block_t *s = (const umm_block_t *)((const char *)c + g * G);
+    uint64_t hs = __atomic_load_n(&s->hdr, __ATOMIC_RELAXED);
+    if (hs != HDR_DEAD && (hs & HDR_CHECK_MASK) == hdr_check(s, hdr_size(hs)) && !hdr_prev_free(hs)) return 1;
+  }
+  return 0;
+}
 
 static inline uint64_t hdr_load(const umm_block_t *c) { return __atomic_load_n(&c->hdr, __ATOMIC_ACQUIRE); }
 static inline uint64_t hdr_peek(const umm_block_t *c) { return __atomic_load_n(&c->hdr, __ATOMIC_RELAXED); }

@@ -98,7 +98,7 @@ int      ummi_claim(umm_t *u, size_t g, size_t n, uint32_t tags, int nowait, voi
 int      ummi_release_locked(umm_t *u, umm_block_t *c, uint64_t h);
 /* Free c (any thread, waits): lock, check it is in use (else fatal msg[1]),
  * release; retries with back-off. */
-void     ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[2]);
+void     ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[3]);
 /* Lock c, waiting; returns the header as locked. */
 uint64_t ummi_lock_wait(umm_t *u, umm_block_t *c);
 /* Split the in-use chunk c (lock held, header h) after `keep` granules: the
@@ -111,8 +111,11 @@ umm_block_t *ummi_split_used_locked(umm_block_t *c, uint64_t *h, size_t keep);
 int      ummi_grow_locked(umm_t *u, umm_block_t *c, uint64_t *h, size_t want);
 int      ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out); /* one block of g granules */
 /* Validate a pointer given to free/realloc (msg[0]: invalid pointer message,
- * msg[1]: double free message); fatal if bad, else its chunk. No lock. */
-static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *const msg[2]) {
+ * msg[1]: double free, msg[2]: corrupted header); fatal if bad, else its
+ * chunk. No lock, nothing written. The header integrity test: the size must
+ * lead to a chunk with a valid header that says "previous in use" (c is in
+ * use, so its successor's PREV_FREE stays clear: only freeing c sets it). */
+static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *const msg[3]) {
   uintptr_t a = (uintptr_t)p - UMM_HEADER_SIZE;    /* integer compare: p may be anything */
   if (ummi_unlikely((a & (G - 1)) != UMM_HEADER_SIZE || a < (uintptr_t)u->first || a >= (uintptr_t)u->end))
     ummi_fatal(msg[0], p);
@@ -121,14 +124,16 @@ static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *co
   size_t g = hdr_size(h);
   if (ummi_unlikely(h == HDR_DEAD))
     ummi_fatal(msg[1], p);
-  if (ummi_unlikely(!hdr_check_ok(c, h) || g < MIN_G || (size_t)((char *)u->end - (char *)c) < g * G))
-    ummi_fatal(msg[0], p);
+  if (ummi_unlikely(!hdr_check_ok(c, h) || g < MIN_G))    /* not a header, or a sentinel's */
+    ummi_fatal(hdr_size_overwritten(c, h, u->end) ? msg[2] : msg[0], p);
+  if (ummi_unlikely((size_t)((char *)u->end - (char *)c) < g * G))
+    ummi_fatal(msg[2], p);
   umm_block_t *s = chunk_at(c, g);
-  if (ummi_unlikely(!hdr_check_ok(s, hdr_peek(s))))
-    ummi_fatal(msg[0], p);
+  uint64_t hs = hdr_peek(s);
+  if (ummi_unlikely(hs == HDR_DEAD || !hdr_check_ok(s, hs) || (hdr_is_used(h) && hdr_prev_free(hs))))
+    ummi_fatal(msg[2], p);
   return c;
 }
-
 
 /* free.c */
 void     ummi_drain(umm_t *u);

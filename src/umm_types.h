@@ -12,8 +12,9 @@
  *   bit  23     LOCK       the chunk's micro lock
  *   bit  24     DEFERRED   being freed: on the deferred stack (umm_free_nowait)
  *                          or a tail that realloc/memalign is giving back
- *   bit  25..31 CHECK      7-bit hash of (address, size): catches pointers that
- *                          umm never returned (interior, foreign) cheaply
+ *   bit  25..31 CHECK      (address bits 4..10) ^ (size bits 0..6): catches
+ *                          pointers that umm never returned (interior, foreign)
+ *                          and overwritten sizes cheaply (umm_header.h)
  *   bit  32..63 TAGS       the block's tags (0 while free)
  *
  * Layout of a region (umm_init):

@@ -5,6 +5,7 @@
  * frees) are provoked in fork()ed children and must end in our fatal handler
  * and SIGABRT. */
 #include "../check.h"
+#include "umm_header.h"                 /* white-box cases: header corruption */
 
 #include <stdbool.h>
 
@@ -911,13 +912,20 @@ static void test_owns(void) {
 /* ---- fatal errors (in children) --------------------------------------------------------------- */
 typedef enum {
   F_INTERIOR0, F_INTERIOR_FF, F_UNALIGNED, F_OUTSIDE, F_OTHER_REGION, F_DOUBLE, F_DOUBLE_MERGED,
-  F_FREE_AFTER_NOWAIT, F_FREE_AFTER_DRAINED, F_NOWAIT_TWICE, F_BATCH_DOUBLE, F_BEFORE_FIRST, F_HOLE, F_COUNT
+  F_FREE_AFTER_NOWAIT, F_FREE_AFTER_DRAINED, F_NOWAIT_TWICE, F_BATCH_DOUBLE, F_BEFORE_FIRST, F_HOLE,
+  F_HDR_BYTE, F_HDR_NUL, F_HDR_SIZE, F_COUNT
 } fatal_case_t;
 static const char *fatal_names[F_COUNT] = {
   "free(interior, zero payload)", "free(interior, 0xff payload)", "free(unaligned)", "free(outside)",
   "free(block of another region)", "double free", "double free after merge", "free after free_nowait",
   "free after free_nowait + drain", "free_nowait twice + drain", "free_batch with a duplicate",
-  "free(16 bytes before the first block)", "free(hole between two walked chunks)" };
+  "free(16 bytes before the first block)", "free(hole between two walked chunks)",
+  "free(header size byte overwritten)", "free(header size byte zeroed)", "free(header with a consistent wrong size)" };
+/* what the fatal message must say (substring) */
+static const char *fatal_says[F_COUNT] = {
+  "invalid pointer", "invalid pointer", "invalid pointer", "invalid pointer", "invalid pointer", "double free",
+  "double free", "double free", "double free", "double free", "double free", "invalid pointer", "invalid pointer",
+  "corrupted header", "corrupted header", "corrupted header" };
 
 static void expect_ptr(const void *p) { fprintf(stderr, "expect ptr=%p\n", p); fflush(stderr); }
 static void fatal_child(void *arg) {
@@ -958,6 +966,18 @@ static void fatal_child(void *arg) {
     fprintf(stderr, "no hole found\n");
     break;
   }
+  case F_HDR_BYTE:      /* a 1-byte overflow out of a into b's header */
+    if (chunk_of(b) != chunk_at(chunk_of(a), hdr_size(hdr_peek(chunk_of(a))))) { fprintf(stderr, "not adjacent\n"); _exit(3); }
+    a[umm_usable_size(a)] = 'A'; expect_ptr(b); umm_free(u, b); break;
+  case F_HDR_NUL:
+    if (chunk_of(b) != chunk_at(chunk_of(a), hdr_size(hdr_peek(chunk_of(a))))) { fprintf(stderr, "not adjacent\n"); _exit(3); }
+    a[umm_usable_size(a)] = 0; expect_ptr(b); umm_free(u, b); break;
+  case F_HDR_SIZE: {    /* a header rewritten whole, CHECK consistent, size 2 granules too big */
+    umm_block_t *cb = chunk_of(b);
+    uint64_t h = hdr_peek(cb);
+    cb->hdr = hdr_make(cb, hdr_size(h) + 2, h & HDR_FLAG_MASK, hdr_tags(h));
+    expect_ptr(b); umm_free(u, b); break;
+  }
   default: break;
   }
   fprintf(stderr, "survived\n");
@@ -993,6 +1013,8 @@ static void test_fatal(void) {
     CHECK_MSG(res.signaled && res.sig == SIGABRT, "%s: exited %d code %d signal %d; stderr: %s", fatal_names[fc],
               res.exited, res.exit_code, res.sig, res.err);
     CHECK_MSG(have && msg[0], "%s: no fatal handler line; stderr: %s", fatal_names[fc], res.err);
+    CHECK_MSG(strstr(msg, fatal_says[fc]) != NULL, "%s: message \"%s\" does not say \"%s\"", fatal_names[fc], msg,
+              fatal_says[fc]);
     if (fc != F_NOWAIT_TWICE)
       CHECK_MSG(ptr == want, "%s: handler got ptr %#lx, expected %#lx (msg \"%s\")", fatal_names[fc],
                 (unsigned long)ptr, (unsigned long)want, msg);

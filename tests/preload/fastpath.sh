@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per malloc(32) + free in the fast path, counted by callgrind
 # inside malloc and free only (difference of two run lengths, so start-up
-# and the amortised refills cancel out). Target: <= 40.
+# and the amortised refills cancel out). Bound: <= 45 (40 before the always-on
+# hardening: header integrity test, safe-linking, slot-keyed cookie; see malloc.c).
 set -u
 . tests/preload/lib.bash
 need valgrind valgrind
@@ -14,4 +15,4 @@ a=$(count 100000) b=$(count 200000)
 [ -n "$a" ] && [ -n "$b" ] || { echo "FAIL: callgrind gave no count"; exit 1; }
 per=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", (b - a) / 100000 }')
 echo "malloc+free fast path: $per instructions (callgrind)"
-awk -v p="$per" 'BEGIN { exit !(p <= 40.5) }' || { echo "FAIL: above 40"; exit 1; }
+awk -v p="$per" 'BEGIN { exit !(p <= 45.5) }' || { echo "FAIL: above 45"; exit 1; }

@@ -62,7 +62,7 @@ static void on_alarm(int sig) {
   char *r = realloc(p, m);                         /* grows or shrinks, may move */
   count(r);
   if (r) {
-    if (r[0] != 0x77) bad++;
+    if (p && r[0] != 0x77) bad++;                 /* p NULL: realloc was a malloc */
     p = r;
   }
   free(c);
