@@ -219,7 +219,11 @@ static int dump_open(dump_t *d, int fd, int nested) {
   size_t len = NGROUP * sizeof(group_t) + NGROUP * sizeof(uint32_t) + UMMP_MAX_REGIONS * sizeof(region_sum_t) + OUTCAP;
   len = (len + page - 1) & ~(page - 1);
   char *m = ummp_os_map(len);
-  if (!m) return -1;
+  if (!m) {                                        /* say so rather than skip silently */
+    static const char msg[] = "umm: heap dump skipped: no memory for its workspace\n";
+    ummp_os_write(fd, msg, sizeof msg - 1);
+    return -1;
+  }
   d->map_len = len;
   d->grp = (group_t *)(void *)m;
   d->order = (uint32_t *)(void *)(m + NGROUP * sizeof(group_t));
@@ -996,7 +1000,13 @@ void ummp_leak_report(int fd, int json) {
   size_t page = ummp_g.page;
   l.map_len = ((l.capb + l.caplg) * (sizeof(lblk_t) + sizeof(uint32_t)) + page - 1) & ~(page - 1);
   l.map = ummp_os_reserve(l.map_len);
-  if (!l.map || ummp_os_commit(l.map, l.map_len) != 0) { __atomic_store_n(&busy, 0, __ATOMIC_RELEASE); return; }
+  if (!l.map || ummp_os_commit(l.map, l.map_len) != 0) {
+    static const char msg[] = "umm: leak report skipped: no memory for its workspace\n";
+    if (l.map) ummp_os_unmap(l.map, l.map_len);
+    ummp_os_write(fd, msg, sizeof msg - 1);
+    __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);
+    return;
+  }
   l.b = l.map;
   l.lg = l.b + l.capb;
   l.stack = (uint32_t *)(void *)(l.lg + l.caplg);

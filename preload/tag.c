@@ -50,7 +50,11 @@
 int ummp_tag_init(void) {
   if (ummp_g.cfg.tag_mode != UMMP_TAG_SITE) return 0;
   void *t = ummp_os_reserve(SITE_SLOTS * sizeof(uintptr_t));
-  if (!t || ummp_os_commit(t, SITE_SLOTS * sizeof(uintptr_t)) != 0) return -1;
+  if (!t) return -1;
+  if (ummp_os_commit(t, SITE_SLOTS * sizeof(uintptr_t)) != 0) {
+    ummp_os_unmap(t, SITE_SLOTS * sizeof(uintptr_t));       /* nothing left behind */
+    return -1;
+  }
   ummp_g.site_tab = t;
   return 0;
 }

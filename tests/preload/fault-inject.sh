@@ -24,4 +24,11 @@ done
 # the arena's reservation refused three times: 8 GiB reserved, half kept
 UMM_FAULT="mmap:after=1,count=3" UMM_STATS=1 LD_PRELOAD=$SO "$F" startup >/dev/null 2>"$TMPD/s.err"
 grep -q 'arena 4.0 GiB' "$TMPD/s.err" || { echo "FAIL: expected a 4 GiB arena"; cat "$TMPD/s.err"; exit 1; }
+# at exit with every mmap refused: the dump and the leak report say they were skipped
+UMM_DUMP=stderr UMM_LEAKS=1 LD_PRELOAD=$SO "$F" exitfault 2>"$TMPD/x.err" ||
+  { echo "FAIL: exitfault exited $?"; cat "$TMPD/x.err"; exit 1; }
+for w in "heap dump skipped: no memory for its workspace" "leak report skipped: no memory for its workspace"; do
+  grep -q "^umm: $w" "$TMPD/x.err" || { echo "FAIL: no \"umm: $w\" line"; cat "$TMPD/x.err"; exit 1; }
+done
+echo "exit-time dump and leak report without memory: both say skipped"
 echo "fault-inject: ok"
