@@ -137,7 +137,6 @@ static void inject_basic(void) {
     CHECK(before[i].p != NULL);
     mark(before[i].p, bsz[i], before[i].seed);
   }
-  size_t usable_large = malloc_usable_size(before[4].p);
 
   CHECK(umm_fault_set("all") == 0);
   fill();
@@ -186,7 +185,6 @@ static void inject_basic(void) {
       mark(q, b->n, b->seed);
     }
   }
-  usable_large = malloc_usable_size(before[4].p);
   /* Shrinking needs no new memory: under OOM a large block that cannot be
    * moved to the core is kept where it is (as glibc does), never NULL. */
   {
