@@ -8,12 +8,45 @@ static const char *const FREE_MSG[3] = {"free(): invalid pointer", "free(): doub
 void umm_free(umm_t *u, void *p) {
   if (!p) return;
   ummi_maybe_drain(u);
-  ummi_free_chunk(u, ummi_validate(u, p, FREE_MSG), 0, FREE_MSG);
+  umm_block_t *c = ummi_validate(u, p, FREE_MSG);
+  UMMI_VG_FREE(p);                                  /* before the chunk is anyone else's */
+  ummi_free_chunk(u, c, 0, FREE_MSG);
   UMM_CHECK_QUIET(u);
 }
 
 /* Sort by address. Batches from a LIFO cache often come in descending order:
- * reverse those in O(n); otherwise a Shell sort (no recursion, no memory). */
+ * reverse those in O(n). Otherwise up to UMMI_SORT_BUF pointers get a
+ * bottom-up merge sort through a stack buffer (natural runs first, so a
+ * batch made of a few sorted stretches takes few passes; measured on
+ * python3's flushes: 6,000 -> ~2,000 instructions per 64-pointer batch);
+ * longer batches a Shell sort (no recursion, no memory). */
+#define UMMI_SORT_BUF 256
+static size_t run_end(void **v, size_t i, size_t n) {
+  while (i + 1 < n && (uintptr_t)v[i] <= (uintptr_t)v[i + 1]) i++;
+  return i + 1;
+}
+static void merge_sort(void **v, size_t n) {
+  void *buf[UMMI_SORT_BUF];
+  void **a = v, **b = buf;
+  size_t starts[UMMI_SORT_BUF + 1], nr = 0;
+  for (size_t i = 0; i < n; i = run_end(v, i, n)) starts[nr++] = i;   /* natural ascending runs */
+  starts[nr] = n;
+  while (nr > 1) {
+    size_t k = 0;
+    for (size_t r = 0; r < nr; r += 2) {
+      size_t lo = starts[r], mid = starts[r + 1], hi = r + 2 <= nr ? starts[r + 2] : n;   /* starts[nr] == n */
+      size_t x = lo, y = mid, o = lo;
+      while (x < mid && y < hi) b[o++] = (uintptr_t)a[y] < (uintptr_t)a[x] ? a[y++] : a[x++];
+      while (x < mid) b[o++] = a[x++];
+      while (y < hi) b[o++] = a[y++];
+      starts[k++] = lo;
+    }
+    starts[k] = n;
+    nr = k;
+    void **t = a; a = b; b = t;
+  }
+  if (a != v) memcpy(v, a, n * sizeof *v);
+}
 static void sort_ptrs(void **v, size_t n) {
   size_t desc = 1;
   while (desc < n && (uintptr_t)v[desc - 1] >= (uintptr_t)v[desc]) desc++;
@@ -21,6 +54,7 @@ static void sort_ptrs(void **v, size_t n) {
     for (size_t i = 0, j = n ? n - 1 : 0; i < j; i++, j--) { void *x = v[i]; v[i] = v[j]; v[j] = x; }
     return;
   }
+  if (n <= UMMI_SORT_BUF) { merge_sort(v, n); return; }
   static const size_t gaps[] = {701, 301, 132, 57, 23, 10, 4, 1};
   for (size_t k = 0; k < sizeof gaps / sizeof gaps[0]; k++) {
     size_t gap = gaps[k];
@@ -93,6 +127,7 @@ void umm_free_batch(umm_t *u, void **ptrs, size_t n) {
       g += gx;
       k++;
     }
+    for (size_t j = 0; j < k; j++) UMMI_VG_FREE(ptrs[i + j]);
     uint64_t h;
     if (k > 1) {
       int r;
@@ -132,6 +167,7 @@ void umm_free_nowait(umm_t *u, void *p) {
     uint64_t n = h | HDR_DEFERRED | (took ? HDR_LOCK : 0);
     if (__atomic_compare_exchange_n(&c->hdr, &h, n, 1, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) { h = n; break; }
   }
+  UMMI_VG_FREE(p);                                  /* DEFERRED is ours: no longer the program's */
   __atomic_fetch_add(&u->deferred_count, 1, __ATOMIC_RELAXED);
   if (!took) {
     ummi_contended(u);
@@ -144,7 +180,7 @@ void umm_free_nowait(umm_t *u, void *p) {
   }
   umm_block_t *head = __atomic_load_n(&u->deferred, __ATOMIC_RELAXED);
   do {
-    c->next = head;
+    ummi_meta_set(&c->next, head);
   } while (!__atomic_compare_exchange_n(&u->deferred, &head, c, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
   if (took) chunk_unlock_store(c, h);               /* our own block: nobody else wrote the word */
 }
@@ -157,7 +193,7 @@ static void drain_one(umm_t *u, umm_block_t *c) {
 void ummi_drain(umm_t *u) {
   umm_block_t *c = __atomic_exchange_n(&u->deferred, NULL, __ATOMIC_ACQUIRE);
   while (c) {
-    umm_block_t *next = c->next;                    /* read before c stops being ours */
+    umm_block_t *next = ummi_meta_get(&c->next);    /* read before c stops being ours */
     drain_one(u, c);
     c = next;
   }
