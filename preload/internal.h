@@ -145,13 +145,13 @@ static inline int ummp_room_refresh(ummp_tls_t *t, size_t g) {
  * the smallest class whose chunk holds g granules. */
 static inline unsigned ummp_med_class(unsigned g) {
   unsigned k = 31u - (unsigned)__builtin_clz(g - 1u);     /* 2^k < g <= 2^(k+1) */
-  unsigned step = 1u << (k - 2u);
-  return (k - 6u) * 4u + (g - (1u << k) + step - 1u) / step - 1u;
+  unsigned sh = k - UMMP_MED_SUB_LOG2, step = 1u << sh;
+  return ((k - 6u) << UMMP_MED_SUB_LOG2) + ((g - (1u << k) + step - 1u) >> sh) - 1u;
 }
 /* Chunk size of medium class m, in granules. */
 static inline unsigned ummp_med_chunk(unsigned m) {
-  unsigned k = 6u + m / 4u;
-  return (1u << k) + (m % 4u + 1u) * (1u << (k - 2u));
+  unsigned k = 6u + (m >> UMMP_MED_SUB_LOG2);
+  return (1u << k) + ((m & ((1u << UMMP_MED_SUB_LOG2) - 1u)) + 1u) * (1u << (k - UMMP_MED_SUB_LOG2));
 }
 /* Cache hits of this thread so far. */
 static inline uint64_t ummp_hits(const ummp_tls_t *t) {
