@@ -24,7 +24,7 @@ void ummp_fatal(const char *msg, const void *ptr) { ummp_os_die(msg, ptr); }
 static void limits_init(void) {
   for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
     unsigned chunk = g * UMM_GRANULE;
-    unsigned b = 16384u / chunk;                     /* about 16 KiB per refill */
+    unsigned b = 8192u / chunk;                      /* about 8 KiB per refill */
     if (b < 8) b = 8;
     if (b > UMMP_BATCH_MAX) b = UMMP_BATCH_MAX;
     ummp_g.batch[g] = (uint16_t)b;

@@ -19,6 +19,7 @@
 #define UMMP_NBINS      (UMMP_MAX_GRAN + 1u)
 #define UMMP_SMALL_MAX  ((size_t)UMMP_MAX_GRAN * UMM_GRANULE - UMM_HEADER_SIZE)
 #define UMMP_BATCH_MAX  64u                /* most blocks moved per refill or flush */
+#define UMMP_SLOW_START 4u                 /* a thread's first refills of a bin take 4, 8, 16, 32 blocks at most */
 _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's smallest chunk");
 
 /* Adaptive small-bin limits (policy at the top of cache.c): a bin's limit
@@ -38,7 +39,7 @@ _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's sm
 #define UMMP_MED_MAX_GRAN (1u << UMMP_MED_LOG2)
 #define UMMP_MED_SUB_LOG2 3u               /* log2 of the classes per octave */
 #define UMMP_NMED       ((UMMP_MED_LOG2 - 6u) << UMMP_MED_SUB_LOG2)   /* 40 classes: octaves (64,128] .. (1024,2048] granules */
-#define UMMP_MED_CAP    ((size_t)32 << 10) /* bytes a medium class may hold per thread (at least 2 blocks) */
+#define UMMP_MED_CAP    ((size_t)16 << 10) /* bytes a medium class may hold per thread (at least 2 blocks) */
 #define UMMP_MED_BATCH  1u                 /* most blocks per medium refill (1: the core's best fit, see cache.c) */
 
 /* Thread states (ummp_tls_t.state). */
@@ -97,6 +98,7 @@ typedef struct ummp_tls {
   uint32_t  tag_depth;                     /* program tags pushed and not yet popped (umm_tag_push / umm_tag_pop) */
   uint32_t  tag_stack[UMMP_TAG_STACK];     /* the pushed program tags, innermost at tag_depth - 1 */
   uint16_t  lim[UMMP_NBINS];              /* this thread's limit of bin g (blocks): adaptive, see cache.c */
+  unsigned char nref[UMMP_NBINS];          /* refills of bin g so far, up to UMMP_SLOW_START (slow start, cache.c) */
   unsigned char cyc[UMMP_NBINS];           /* bin g's free/alloc cycles: bit 7 = flushed since its last refill; low bits
                                               count refills that followed a flush (saturating at 127); growth needs 2 */
   size_t    lim_bytes;                     /* sum over the small bins of (lim[g] - ummp_g.limit[g]) x chunk size: the growth, <= UMMP_THREAD_CAP */
