@@ -44,6 +44,7 @@ warnings:
 -include tools/tools.mk
 -include preload/preload.mk
 -include tests/fuzz/fuzz.mk
+-include tests/valgrind.mk
 
 # Runs every registered test; prints "N passed, N failed" and fails if any failed.
 test: all warnings $(TEST_DEPS)

@@ -37,11 +37,11 @@ int umm_check(umm_t *u) {
       nchunks--;
     } else if (g < MIN_G || (size_t)((char *)u->end - (char *)c) < g * G) { FAIL(1); break; }
     FAIL(hdr_prev_free(h) != prev_free);
-    if (prev_free) FAIL(chunk_prev_free(c) != prev);
+    if (prev_free) FAIL(ummi_prev_free(c) != prev);
     if (hdr_is_free(h)) {
       nfree++;
       FAIL(hdr_tags(h) != 0 || hdr_is_deferred(h));
-      FAIL(*chunk_footer(c, g) != c);
+      FAIL(ummi_meta_get(chunk_footer(c, g)) != c);
       FAIL(prev_free);                              /* I4: no adjacent free chunks */
     } else if (hdr_is_deferred(h)) {
       ndeferred++;
@@ -63,11 +63,11 @@ int umm_check(umm_t *u) {
     umm_block_t *n = (umm_block_t *)(v & ~(uintptr_t)1), *np = NULL;
     uint64_t bit = (__atomic_load_n(&u->bitmap[b / 64u], __ATOMIC_RELAXED) >> (b % 64u)) & 1u;
     FAIL(bit != (n != NULL));
-    for (size_t k = 0; n; n = n->next, k++) {
+    for (size_t k = 0; n; n = ummi_meta_get(&n->next), k++) {
       if (!in_region(u, n) || k > nchunks) { FAIL(1); break; }
       uint64_t h = hdr_peek(n);
       FAIL(!hdr_check_ok(n, h) || !hdr_is_free(h) || ummi_bin_of(hdr_size(h)) != b);
-      FAIL(n->prev != np);
+      FAIL(ummi_meta_get(&n->prev) != np);
       np = n;
       indexed++;
     }
@@ -75,7 +75,7 @@ int umm_check(umm_t *u) {
   FAIL(indexed != nfree);
   /* The deferred stack and slots: in-use chunks marked DEFERRED, as many as counted. */
   size_t nstack = 0;
-  for (umm_block_t *d = __atomic_load_n(&u->deferred, __ATOMIC_RELAXED); d; d = d->next) {
+  for (umm_block_t *d = __atomic_load_n(&u->deferred, __ATOMIC_RELAXED); d; d = ummi_meta_get(&d->next)) {
     if (!in_region(u, d) || nstack > nchunks) { FAIL(1); break; }
     uint64_t h = hdr_peek(d);
     FAIL(!hdr_is_used(h) || !hdr_is_deferred(h));

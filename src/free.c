@@ -127,7 +127,9 @@ void umm_free_batch(umm_t *u, void **ptrs, size_t n) {
       g += gx;
       k++;
     }
+#if UMM_VALGRIND
     for (size_t j = 0; j < k; j++) UMMI_VG_FREE(ptrs[i + j]);
+#endif
     uint64_t h;
     if (k > 1) {
       int r;

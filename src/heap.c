@@ -139,6 +139,7 @@ static inline __attribute__((always_inline)) size_t carve_locked(umm_t *u, locks
   for (size_t i = 1; i < k; i++) {                  /* not reachable until F is released */
     umm_block_t *a = chunk_at(F, i * g);
     size_t ga = (i == k - 1 && rest < MIN_G) ? g + rest : g;
+    UMMI_VG_HDR(a);                                 /* was free payload */
     __atomic_store_n(&a->hdr, hdr_make(a, ga, HDR_IN_USE, tags), __ATOMIC_RELAXED);
     out[i] = chunk_payload(a);
   }
@@ -146,8 +147,9 @@ static inline __attribute__((always_inline)) size_t carve_locked(umm_t *u, locks
   out[0] = chunk_payload(F);
   if (rest >= MIN_G) {
     umm_block_t *R = chunk_at(F, k * g);
+    UMMI_VG_HDR(R);
     __atomic_store_n(&R->hdr, hdr_make(R, rest, HDR_LOCK, 0), __ATOMIC_RELAXED);
-    *chunk_footer(R, rest) = R;                   /* S keeps PREV_FREE; its footer now names R */
+    ummi_set_footer(R, rest);                     /* S keeps PREV_FREE; its footer now names R */
     /* Link R before unlinking F, so the free space never vanishes from the
      * index: a nowait search meanwhile finds it locked (EAGAIN), not absent. */
     ummi_bin_link_locked(u, ummi_bin_of(rest), R);
@@ -175,7 +177,7 @@ static inline __attribute__((always_inline)) int claim_chunk(umm_t *u, lockset_t
   size_t fg = hdr_size(hF);
   umm_block_t *S = chunk_at(F, fg);
   if (!ls_chunk(u, ls, S, &hS)) { chunk_unlock(F); ls->nchunk = 0; return 0; }
-  UMM_ASSERT(hdr_prev_free(hS) && chunk_prev_free(S) == F);
+  UMM_ASSERT(hdr_prev_free(hS) && ummi_prev_free(S) == F);
   size_t k = fg / g < n ? fg / g : n;
   size_t rest = fg - k * g;
   if (rest >= MIN_G && !ls_bin(u, ls, ummi_bin_of(rest))) {
@@ -196,14 +198,14 @@ static inline __attribute__((always_inline)) int claim_from_bin(umm_t *u, unsign
   if (!ls_bin(u, &ls, b)) return UMMI_CONTENDED;
   umm_block_t *c = ummi_bin_head_locked(u, b);
   if (b < UMMI_EXACT_BINS || ummi_bin_floor(b) >= want) {
-    for (unsigned i = 0; c && i < UMMI_SCAN; c = c->next, i++) {
+    for (unsigned i = 0; c && i < UMMI_SCAN; c = ummi_meta_get(&c->next), i++) {
       if (claim_chunk(u, &ls, b, c, g, n, tags, out, got)) return UMMI_OK;
       *busy = 1;
     }
   } else {
     umm_block_t *best = NULL;
     size_t best_g = SIZE_MAX;
-    for (unsigned i = 0; c && i < UMMI_SCAN; c = c->next, i++) {
+    for (unsigned i = 0; c && i < UMMI_SCAN; c = ummi_meta_get(&c->next), i++) {
       size_t cg = hdr_size(hdr_peek(c));            /* stable: c is indexed, we hold its bin */
       if (cg >= want && cg < best_g) { best = c; best_g = cg; if (cg == want) break; }
     }
@@ -211,7 +213,7 @@ static inline __attribute__((always_inline)) int claim_from_bin(umm_t *u, unsign
       if (claim_chunk(u, &ls, b, best, g, n, tags, out, got)) return UMMI_OK;
       *busy = 1;
       c = ummi_bin_head_locked(u, b);
-      for (unsigned i = 0; c && i < UMMI_SCAN; c = c->next, i++) {
+      for (unsigned i = 0; c && i < UMMI_SCAN; c = ummi_meta_get(&c->next), i++) {
         if (c == best || hdr_size(hdr_peek(c)) < want) continue;
         if (claim_chunk(u, &ls, b, c, g, n, tags, out, got)) return UMMI_OK;
       }
@@ -267,7 +269,7 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
   umm_block_t *M = C;
   size_t m = gc;
   if (hdr_prev_free(hC)) {
-    umm_block_t *Pc = chunk_prev_free(C);
+    umm_block_t *Pc = ummi_prev_free(C);
     if (!ls_chunk(u, &ls, Pc, &hP)) return ls_fail(u, &ls);
     UMM_ASSERT(hdr_is_free(hP) && chunk_at(Pc, hdr_size(hP)) == C);
     if (!ls_bin(u, &ls, ummi_bin_of(hdr_size(hP)))) return ls_fail(u, &ls);
@@ -279,7 +281,7 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
     if (!ls_bin(u, &ls, ummi_bin_of(hdr_size(hS)))) return ls_fail(u, &ls);
     SS = chunk_at(S, hdr_size(hS));
     if (!ls_chunk(u, &ls, SS, &hSS)) return ls_fail(u, &ls);
-    UMM_ASSERT(hdr_prev_free(hSS) && chunk_prev_free(SS) == S);
+    UMM_ASSERT(hdr_prev_free(hSS) && ummi_prev_free(SS) == S);
     m += hdr_size(hS);
   }
   UMM_ASSERT(m <= MAX_G);                           /* separators bound every merge */
@@ -293,7 +295,7 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
   if (P && bp != bm) ummi_bin_unlink_locked(u, bp, P);
   uint64_t prevbit = (P ? hP : hC) & HDR_PREV_FREE;
   __atomic_store_n(&M->hdr, hdr_make(M, m, HDR_LOCK | prevbit, 0), __ATOMIC_RELAXED);
-  *chunk_footer(M, m) = M;
+  ummi_set_footer(M, m);
   if (!P || bp != bm) ummi_bin_link_locked(u, bm, M);
   if (merge_next) ummi_bin_unlink_locked(u, ummi_bin_of(hdr_size(hS)), S);
   /* Absorbed headers become "dead" (unlocked, recognisable): a later free of
@@ -329,6 +331,7 @@ umm_block_t *ummi_split_used_locked(umm_block_t *c, uint64_t *h, size_t keep) {
   UMM_ASSERT(hdr_is_used(*h) && keep >= MIN_G && g >= keep + MIN_G);
   umm_block_t *t = chunk_at(c, keep);
   /* DEFERRED marks the tail as "being freed" for walkers until released. */
+  UMMI_VG_HDR(t);
   __atomic_store_n(&t->hdr, hdr_make(t, g - keep, HDR_IN_USE | HDR_DEFERRED, 0), __ATOMIC_RELAXED);
   *h = hdr_make(c, keep, *h & (HDR_IN_USE | HDR_PREV_FREE | HDR_LOCK | HDR_DEFERRED), hdr_tags(*h)) | HDR_LOCK;
   __atomic_store_n(&c->hdr, *h, __ATOMIC_RELAXED);
@@ -357,8 +360,9 @@ int ummi_grow_locked(umm_t *u, umm_block_t *C, uint64_t *hC, size_t want) {
   *hC = hdr_make(C, want, (*hC & (HDR_IN_USE | HDR_PREV_FREE | HDR_DEFERRED)) | HDR_LOCK, hdr_tags(*hC));
   if (rest) {
     umm_block_t *R = chunk_at(C, want);
+    UMMI_VG_HDR(R);                                 /* was S's payload */
     __atomic_store_n(&R->hdr, hdr_make(R, rest, HDR_LOCK, 0), __ATOMIC_RELAXED);
-    *chunk_footer(R, rest) = R;
+    ummi_set_footer(R, rest);
     ummi_bin_link_locked(u, ummi_bin_of(rest), R);
     ummi_bin_unlink_locked(u, bs, S);
     __atomic_store_n(&C->hdr, *hC, __ATOMIC_RELAXED);

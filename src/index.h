@@ -57,22 +57,24 @@ static inline void bin_set_head_locked(umm_t *u, unsigned b, umm_block_t *c) {
 static inline void ummi_bin_link_locked(umm_t *u, unsigned b, umm_block_t *c) {
   umm_block_t *head = ummi_bin_head_locked(u, b);
   UMM_ASSERT(hdr_is_free(hdr_peek(c)) && ummi_bin_of(hdr_size(hdr_peek(c))) == b);
-  c->next = head;
-  c->prev = NULL;
-  if (head) head->prev = c;
+  ummi_meta_set(&c->next, head);
+  ummi_meta_set(&c->prev, NULL);
+  if (head) ummi_meta_set(&head->prev, c);
   else __atomic_fetch_or(&u->bitmap[b / 64u], (uint64_t)1 << (b % 64u), __ATOMIC_RELAXED);
   bin_set_head_locked(u, b, c);
 }
 
 static inline void ummi_bin_unlink_locked(umm_t *u, unsigned b, umm_block_t *c) {
   UMM_ASSERT(ummi_bin_of(hdr_size(hdr_peek(c))) == b);
-  if (c->prev) c->prev->next = c->next;
-  else { UMM_ASSERT(ummi_bin_head_locked(u, b) == c); bin_set_head_locked(u, b, c->next); }
-  if (c->next) c->next->prev = c->prev;
+  umm_block_t *cn = ummi_meta_get(&c->next), *cp = ummi_meta_get(&c->prev);
+  if (cp) ummi_meta_set(&cp->next, cn);
+  else { UMM_ASSERT(ummi_bin_head_locked(u, b) == c); bin_set_head_locked(u, b, cn); }
+  if (cn) ummi_meta_set(&cn->prev, cp);
   if (ummi_bin_head_locked(u, b) == NULL)
     __atomic_fetch_and(&u->bitmap[b / 64u], ~((uint64_t)1 << (b % 64u)), __ATOMIC_RELAXED);
 #if UMM_DEBUG
-  c->next = c->prev = (umm_block_t *)(uintptr_t)0xdeadull;    /* stale links fault loudly */
+  ummi_meta_set(&c->next, (umm_block_t *)(uintptr_t)0xdeadull);  /* stale links fault loudly */
+  ummi_meta_set(&c->prev, (umm_block_t *)(uintptr_t)0xdeadull);
 #endif
 }
 

@@ -42,10 +42,10 @@ int umm_owns(umm_t *u, const void *p) {
   if ((a & (G - 1)) != 0 || a - UMM_HEADER_SIZE < (uintptr_t)u->first || a - UMM_HEADER_SIZE >= (uintptr_t)u->end)
     return 0;
   umm_block_t *c = chunk_of(p);
-  uint64_t h = hdr_peek(c);
+  uint64_t h = ummi_peek_any(c);                    /* p may be any pointer */
   size_t g = hdr_size(h);
   if (!hdr_check_ok(c, h) || !hdr_is_used(h) || g < MIN_G || (size_t)((char *)u->end - (char *)c) < g * G)
     return 0;
-  uint64_t hs = hdr_peek(chunk_at(c, g));
+  uint64_t hs = ummi_peek_any(chunk_at(c, g));
   return hdr_check_ok(chunk_at(c, g), hs) && !hdr_prev_free(hs);
 }

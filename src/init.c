@@ -34,6 +34,30 @@ void ummi_backoff(umm_t *u) {
   b(u, __atomic_load_n(&u->backoff_arg, __ATOMIC_RELAXED));
 }
 
+#if UMM_VALGRIND
+/* Re-initialising a space that holds a region discards its blocks: tell
+ * memcheck, or they would stay live for it (leaks, overlaps). A region is
+ * recognised by its control block (magic, start, end defined and
+ * consistent); its in-use chunks that are not DEFERRED (those were freed
+ * by umm_free_nowait already) were announced and are freed here. Like
+ * umm_init itself, only for a region nobody is using. */
+static int vg_word_defined(const void *w) {
+  uint64_t vbits = ~(uint64_t)0;
+  return VALGRIND_GET_VBITS(w, &vbits, sizeof vbits) == 1 && vbits == 0;
+}
+static void vg_forget_blocks(umm_t *u, uintptr_t lo, uintptr_t hi) {
+  if (!vg_word_defined(&u->magic) || !vg_word_defined(&u->start) || !vg_word_defined(&u->end)) return;
+  if (u->magic != UMMI_MAGIC || (uintptr_t)u->start < lo || (uintptr_t)u->end >= hi || u->start >= u->end) return;
+  for (umm_block_t *c = u->start; c < u->end;) {
+    uint64_t h = hdr_peek(c);
+    size_t g = hdr_size(h);
+    if (g == 0) break;
+    if (g >= MIN_G && hdr_is_used(h) && !hdr_is_deferred(h)) UMMI_VG_FREE(chunk_payload(c));
+    c = chunk_at(c, g);
+  }
+}
+#endif
+
 umm_t *umm_init(void *space, size_t bytes) {
   uintptr_t lo = (uintptr_t)space, hi = lo + bytes;
   if (!space || bytes < UMM_MIN_SPACE || hi < lo) { errno = EINVAL; return NULL; }
@@ -41,6 +65,10 @@ umm_t *umm_init(void *space, size_t bytes) {
   uintptr_t s = (((uintptr_t)(u + 1) + G - 1) & ~(uintptr_t)(G - 1)) + UMM_HEADER_SIZE;
   uintptr_t e = ((hi - 2 * UMM_HEADER_SIZE) & ~(uintptr_t)(G - 1)) + UMM_HEADER_SIZE; /* e + 8 <= hi */
   if (e <= s || (e - s) / G < 1 + MIN_G) { errno = EINVAL; return NULL; }
+#if UMM_VALGRIND
+  vg_forget_blocks(u, lo, hi);
+#endif
+  UMMI_VG_UNDEFINED(space, bytes);                  /* all ours now (also a re-used region) */
   memset(u, 0, sizeof *u);
   u->start = (umm_block_t *)s;
   u->first = (char *)s + G;
@@ -57,11 +85,12 @@ umm_t *umm_init(void *space, size_t bytes) {
   for (;;) {
     size_t g = left < MAX_G ? left : MAX_G;
     __atomic_store_n(&c->hdr, hdr_make(c, g, 0, 0), __ATOMIC_RELAXED);
-    *chunk_footer(c, g) = c;
+    ummi_set_footer(c, g);
     unsigned b = ummi_bin_of(g);
     ummi_bin_trylock(u, b);
     ummi_bin_link_locked(u, b, c);
     ummi_bin_unlock(u, b);
+    UMMI_VG_NOACCESS(chunk_payload(c), chunk_usable(g));   /* free: links and footer closed too */
     u->initial_free += g;
     c = chunk_at(c, g);
     left -= g;

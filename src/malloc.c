@@ -10,6 +10,7 @@ void *umm_malloc(umm_t *u, size_t size, uint32_t tags) {
   while ((r = ummi_claim1(u, g, tags, 0, &p)) == UMMI_CONTENDED) ummi_backoff(u);
   UMM_CHECK_QUIET(u);
   if (r != UMMI_OK) { errno = ENOMEM; return NULL; }
+  UMMI_VG_ALLOC(p, umm_usable_size(p));
   return p;
 }
 
@@ -18,7 +19,7 @@ void *umm_malloc_nowait(umm_t *u, size_t size, uint32_t tags) {
   if (ummi_unlikely(!g)) { errno = ENOMEM; return NULL; }
   void *p;
   int r = ummi_claim1(u, g, tags, 1, &p);
-  if (r == UMMI_OK) return p;
+  if (r == UMMI_OK) { UMMI_VG_ALLOC(p, umm_usable_size(p)); return p; }
   errno = r == UMMI_CONTENDED ? EAGAIN : ENOMEM;
   return NULL;
 }
@@ -33,5 +34,8 @@ size_t umm_malloc_batch(umm_t *u, size_t size, uint32_t tags, void **out, size_t
   while ((r = ummi_claim(u, g, n, tags, 0, out, &got)) == UMMI_CONTENDED) ummi_backoff(u);
   UMM_CHECK_QUIET(u);
   if (r != UMMI_OK) { errno = ENOMEM; return 0; }
+#if UMM_VALGRIND
+  for (size_t i = 0; i < got; i++) UMMI_VG_ALLOC(out[i], umm_usable_size(out[i]));
+#endif
   return got;
 }

@@ -61,7 +61,7 @@ void *umm_memalign(umm_t *u, size_t alignment, size_t size, uint32_t tags) {
   uint64_t h;
   if (g <= MAX_G - extra) {
     void *p = umm_malloc(u, chunk_usable(g + extra), tags);
-    if (p) { c = chunk_of(p); h = ummi_lock_wait(u, c); }
+    if (p) { UMMI_VG_FREE(p); c = chunk_of(p); h = ummi_lock_wait(u, c); }   /* announced below, trimmed */
   }
   while (!c) {
     int busy = 0;
@@ -88,5 +88,6 @@ void *umm_memalign(umm_t *u, size_t alignment, size_t size, uint32_t tags) {
     chunk_unlock(c);
   }
   UMM_CHECK_QUIET(u);
+  UMMI_VG_ALLOC(chunk_payload(c), umm_usable_size(chunk_payload(c)));
   return chunk_payload(c);
 }

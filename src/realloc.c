@@ -18,6 +18,8 @@ void *umm_realloc(umm_t *u, void *p, size_t size) {
     if (want <= g) {                                 /* shrink (or same): same address */
       if (g - want >= MIN_G) {
         umm_block_t *t = ummi_split_used_locked(c, &h, want);
+        UMMI_VG_RESIZE(p, chunk_usable(g), chunk_usable(want));   /* the tail is no longer the program's */
+        UMMI_VG_HDR(t);
         chunk_unlock(c);
         ummi_free_chunk(u, t, 1, REALLOC_MSG);
       } else {
@@ -27,7 +29,12 @@ void *umm_realloc(umm_t *u, void *p, size_t size) {
       return p;
     }
     int r = ummi_grow_locked(u, c, &h, want);
-    if (r == UMMI_OK) { chunk_unlock(c); UMM_CHECK_QUIET(u); return p; }
+    if (r == UMMI_OK) {
+      UMMI_VG_RESIZE(p, chunk_usable(g), chunk_usable(hdr_size(h)));
+      chunk_unlock(c);
+      UMM_CHECK_QUIET(u);
+      return p;
+    }
     if (r == UMMI_CONTENDED) { ummi_backoff(u); continue; }
     chunk_unlock(c);                                 /* no room after it: move */
     void *q = umm_malloc(u, size, hdr_tags(h));

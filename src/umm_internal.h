@@ -24,6 +24,45 @@
 #define UMMI_MAGIC      0x756d6d2d72656731ull   /* "umm-reg1" */
 
 #include "umm_header.h"
+#include "umm_valgrind.h"
+
+/* ---- metadata words inside free chunks ------------------------------------
+ * Bin links, footers and the deferred-stack link live in payload bytes that
+ * are not the program's (free or freed): every core access goes through
+ * these, which in UMM_VALGRIND builds open the word for memcheck around the
+ * access (umm_valgrind.h) and are plain loads/stores otherwise. */
+static inline umm_block_t *ummi_meta_get(umm_block_t *const *w) {
+  UMMI_VG_OPEN(w);
+  umm_block_t *v = *w;
+  UMMI_VG_CLOSE(w);
+  return v;
+}
+static inline void ummi_meta_set(umm_block_t **w, umm_block_t *v) {
+  UMMI_VG_OPEN(w);
+  *w = v;
+  UMMI_VG_CLOSE(w);
+}
+/* chunk_prev_free / the footer of c (g granules), through ummi_meta_*. */
+static inline umm_block_t *ummi_prev_free(umm_block_t *c) {
+  return ummi_meta_get((umm_block_t *const *)(void *)((char *)c - sizeof(void *)));
+}
+static inline void ummi_set_footer(umm_block_t *c, size_t g) { ummi_meta_set(chunk_footer(c, g), c); }
+/* The header word at c, which may be no header at all (a pointer under test
+ * by ummi_validate / umm_owns): under memcheck it may lie in undefined or
+ * NOACCESS bytes, so it is read with its state saved and restored. */
+#if UMM_VALGRIND
+static inline uint64_t ummi_peek_any(const umm_block_t *c) {
+  uint64_t vbits = 0;
+  unsigned st = (unsigned)VALGRIND_GET_VBITS(&c->hdr, &vbits, sizeof c->hdr);
+  UMMI_VG_DEFINED(&c->hdr, sizeof c->hdr);
+  uint64_t h = hdr_peek(c);
+  if (st == 1) (void)VALGRIND_SET_VBITS(&c->hdr, &vbits, sizeof c->hdr);
+  else if (st == 3) UMMI_VG_NOACCESS(&c->hdr, sizeof c->hdr);
+  return h;
+}
+#else
+#define ummi_peek_any(c) hdr_peek(c)
+#endif
 
 
 /* Request size -> chunk granules; 0 when impossible. */
@@ -120,7 +159,7 @@ static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *co
   if (ummi_unlikely((a & (G - 1)) != UMM_HEADER_SIZE || a < (uintptr_t)u->first || a >= (uintptr_t)u->end))
     ummi_fatal(msg[0], p);
   umm_block_t *c = chunk_of(p);
-  uint64_t h = hdr_peek(c);
+  uint64_t h = ummi_peek_any(c);
   size_t g = hdr_size(h);
   if (ummi_unlikely(h == HDR_DEAD))
     ummi_fatal(msg[1], p);
@@ -129,7 +168,7 @@ static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *co
   if (ummi_unlikely((size_t)((char *)u->end - (char *)c) < g * G))
     ummi_fatal(msg[2], p);
   umm_block_t *s = chunk_at(c, g);
-  uint64_t hs = hdr_peek(s);
+  uint64_t hs = ummi_peek_any(s);
   if (ummi_unlikely(hs == HDR_DEAD || !hdr_check_ok(s, hs) || (hdr_is_used(h) && hdr_prev_free(hs))))
     ummi_fatal(msg[2], p);
   return c;
