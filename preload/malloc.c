@@ -189,7 +189,12 @@ UMMP_EXPORT void *realloc(void *p, size_t n) { return realloc_ra(p, n, UMMP_RA()
 UMMP_EXPORT void *reallocarray(void *p, size_t n, size_t m) {
   size_t total;
   if (__builtin_mul_overflow(n, m, &total)) { errno = ENOMEM; return NULL; }
-  return realloc_ra(p, total, UMMP_RA());
+  if (ummp_g.cfg.tag_mode == UMMP_TAG_SITE) return realloc_ra(p, total, UMMP_RA());
+  /* through the exported realloc's address: a tool that replaces the
+   * malloc family of this library (valgrind --soname-synonyms=somalloc=
+   * libumm_preload.so, which does not replace reallocarray) then sees it */
+  void *(*volatile re)(void *, size_t) = realloc;
+  return re(p, total);
 }
 
 UMMP_EXPORT int posix_memalign(void **out, size_t align, size_t n) {

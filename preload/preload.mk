@@ -24,7 +24,7 @@ $(B)/preload/%.o: preload/%.c $(PRELOAD_HDR) $(CORE_HDR) | $(B)/preload
 $(B)/preload/core-%.o: src/%.c $(CORE_HDR) | $(B)/preload
 	$(CC) $(PRELOAD_CFLAGS) -c $< -o $@
 $(PRELOAD_SO): $(PRELOAD_OBJ)
-	$(CC) -shared -Wl,-z,defs -o $@ $^ -lpthread
+	$(CC) -shared -Wl,-z,defs -Wl,-soname,libumm_preload.so -o $@ $^ -lpthread
 $(B)/preload $(B)/tests/preload:
 	mkdir -p $@
 

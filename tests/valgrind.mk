@@ -56,11 +56,11 @@ vg-uaf: $(VG_DIR)/vg_uaf
 	   cat $(VG_DIR)/vg_overflow.log; echo "vg-uaf: memcheck did not report the write into free space (exit $$rc)"; exit 1; fi; \
 	 echo "vg-uaf: memcheck reports the write into free space"
 
-$(VG_DIR)/libvg_reallocarray.so: tests/valgrind/vg_reallocarray.c | $(VG_DIR)
-	$(CC) -std=gnu11 -O1 -g -shared -fPIC -o $@ $<
-
-vg-preload: $(PRELOAD_SO) $(VG_DIR)/vg_prog $(VG_DIR)/libvg_reallocarray.so
-	VALGRIND="$(VALGRIND)" tests/valgrind/preload.sh $(PRELOAD_SO) $(VG_DIR)/vg_prog $(VG_DIR)/libvg_reallocarray.so
+vg-preload: $(PRELOAD_SO) $(VG_DIR)/vg_prog
+	VALGRIND="$(VALGRIND)" tests/valgrind/preload.sh $(PRELOAD_SO) $(VG_DIR)/vg_prog
 
 test-valgrind: vg-uaf vg-core vg-preload
 	@echo "test-valgrind: all passed"
+
+# part of `make test` (one entry: the whole of test-valgrind)
+TESTS += tests/valgrind/test.sh
