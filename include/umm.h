@@ -78,7 +78,7 @@ UMM_API void    *umm_memalign(umm_t *u, size_t alignment, size_t size, uint32_t 
 UMM_API size_t   umm_malloc_batch(umm_t *u, size_t size, uint32_t tags, void **out, size_t n);
 /* Frees n blocks of the region (NULLs skipped), like n calls of umm_free but
  * cheaper for blocks that lie next to each other (one coalescing free per
- * run of adjacent blocks). Reorders ptrs[] (sorts it by address). */
+ * run of adjacent blocks). ptrs[] is not changed. */
 UMM_API void     umm_free_batch(umm_t *u, void **ptrs, size_t n);
 
 /* ---- block information (no lock; p must be a live block) ------------------ */
