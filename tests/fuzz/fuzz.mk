@@ -27,6 +27,7 @@ FUZZ_FLAGS   ?=
 FUZZ_CC      ?= $(CLANG)
 FUZZ_BASE    := -std=gnu11 -Iinclude -Isrc -Wall -Wextra -Wconversion -Wshadow -g -O1 -DUMM_DEBUG=1 -fno-omit-frame-pointer
 FUZZ_SRC     := tests/fuzz/fuzz_core.c
+FUZZ_COMMON  := tests/fuzz/fz_common.h
 FUZZ_CORPUS  := tests/fuzz/corpus/core
 FUZZ_BINS    := $(FUZZ_DIR)/fuzz_core $(FUZZ_DIR)/fuzz_core_replay \
                 $(FUZZ_DIR)/fuzz_preload $(FUZZ_DIR)/fuzz_preload_replay
@@ -40,11 +41,11 @@ fuzz-build: $(FUZZ_BINS)
 $(FUZZ_DIR):
 	mkdir -p $@
 
-$(FUZZ_DIR)/fuzz_core: $(FUZZ_SRC) $(CORE_SRC) $(CORE_HDR) | $(FUZZ_DIR)
+$(FUZZ_DIR)/fuzz_core: $(FUZZ_SRC) $(FUZZ_COMMON) $(CORE_SRC) $(CORE_HDR) | $(FUZZ_DIR)
 	$(FUZZ_CC) $(FUZZ_BASE) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -o $@ $(FUZZ_SRC) $(CORE_SRC)
 
-$(FUZZ_DIR)/fuzz_core_replay: $(FUZZ_SRC) tests/fuzz/replay_main.c $(CORE_SRC) $(CORE_HDR) | $(FUZZ_DIR)
+$(FUZZ_DIR)/fuzz_core_replay: $(FUZZ_SRC) $(FUZZ_COMMON) tests/fuzz/replay_main.c $(CORE_SRC) $(CORE_HDR) | $(FUZZ_DIR)
 	$(CC) $(FUZZ_BASE) -fsanitize=address,undefined -fno-sanitize-recover=all \
 	  -o $@ $(FUZZ_SRC) tests/fuzz/replay_main.c $(CORE_SRC)
 
@@ -92,11 +93,11 @@ $(FUZZ_DIR)/pre-%/symbols.ok: | $(FUZZ_DIR)/pre-%
 $(FUZZ_DIR)/pre-clang/symbols.ok: $(FZP_CLANG_OBJ)
 $(FUZZ_DIR)/pre-gcc/symbols.ok: $(FZP_GCC_OBJ)
 
-$(FUZZ_DIR)/fuzz_preload: $(FZP_SRC) $(FZP_CLANG_OBJ) $(FUZZ_DIR)/pre-clang/symbols.ok include/umm_debug.h include/umm_fault.h
+$(FUZZ_DIR)/fuzz_preload: $(FZP_SRC) $(FUZZ_COMMON) $(FZP_CLANG_OBJ) $(FUZZ_DIR)/pre-clang/symbols.ok include/umm_debug.h include/umm_fault.h
 	$(FUZZ_CC) $(FZP_TCFLAGS) -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -o $@ $(FZP_SRC) $(FZP_CLANG_OBJ) -lpthread -ldl
 
-$(FUZZ_DIR)/fuzz_preload_replay: $(FZP_SRC) tests/fuzz/replay_main.c $(FZP_GCC_OBJ) $(FUZZ_DIR)/pre-gcc/symbols.ok include/umm_debug.h include/umm_fault.h
+$(FUZZ_DIR)/fuzz_preload_replay: $(FZP_SRC) $(FUZZ_COMMON) tests/fuzz/replay_main.c $(FZP_GCC_OBJ) $(FUZZ_DIR)/pre-gcc/symbols.ok include/umm_debug.h include/umm_fault.h
 	$(CC) $(FZP_TCFLAGS) $(FZP_SAN_GCC) \
 	  -o $@ $(FZP_SRC) tests/fuzz/replay_main.c $(FZP_GCC_OBJ) -lpthread -ldl
 

@@ -32,6 +32,8 @@
 #include <string.h>
 
 #include "umm.h"
+#define FZ_NAME "fuzz_core"
+#include "fz_common.h"
 
 #define FZ_MAX_LIVE   256u                 /* shadow table capacity */
 #define FZ_MAX_OPS    400u                 /* operations decoded per input */
@@ -41,43 +43,12 @@
 #define FZ_SPACE      ((size_t)40 << 20)   /* largest region: more than one 32 MiB chunk */
 #define FZ_MAX_CHUNKS 4096u                /* walk buffer */
 
-/* ---- failure reporting ----------------------------------------------------------- */
-static unsigned long fz_opno;             /* operation being run (1-based) */
-static const char *fz_opname = "init";
-static int fz_trace;
 static int fz_drains;                     /* the running call drains the deferred list */
-
-__attribute__((noreturn, format(printf, 1, 2))) static void fz_fail(const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "fuzz_core: FAIL at op %lu (%s): ", fz_opno, fz_opname);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  fflush(stderr);
-  abort();
-}
-#define FZ_CHECK(cond, ...) do { if (__builtin_expect(!(cond), 0)) fz_fail(__VA_ARGS__); } while (0)
-
-__attribute__((format(printf, 1, 2))) static void fz_log(const char *fmt, ...) {
-  if (!fz_trace) return;
-  va_list ap;
-  fprintf(stderr, "op %4lu: ", fz_opno);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
 
 __attribute__((noreturn)) static void fz_fatal(const char *msg, const void *ptr) {
   fz_fail("umm fatal handler: %s ptr=%p", msg ? msg : "(null)", ptr);
 }
 
-/* ---- input reader: exhausted input reads as zeros ------------------------------------ */
-typedef struct fz_in { const uint8_t *p; size_t n; } fz_in_t;
-static uint8_t in_u8(fz_in_t *in) { if (!in->n) return 0; in->n--; return *in->p++; }
-static uint16_t in_u16(fz_in_t *in) { uint16_t a = in_u8(in); return (uint16_t)(a | (uint16_t)in_u8(in) << 8); }
-static uint32_t in_u32(fz_in_t *in) { uint32_t a = in_u16(in); return a | (uint32_t)in_u16(in) << 16; }
 
 /* Sizes: mostly small, with every edge the API names. */
 static size_t in_size(fz_in_t *in) {
@@ -143,11 +114,6 @@ static size_t fz_nchunks;
 static umm_stats_t fz_init_stats, fz_stats;
 static size_t fz_largest_free;              /* from the last check */
 
-static inline unsigned char pat(uint32_t seed, size_t i) {
-  uint32_t x = seed ^ (uint32_t)(i * 0x9e3779b1u);
-  x ^= x >> 15; x *= 0x2c1b3c6du; x ^= x >> 12;
-  return (unsigned char)x;
-}
 /* Pattern positions: [0, min(req, HEAD)), [max(HEAD, req - TAIL), req), and
  * the last 8 usable bytes (they prove the usable size is really ours). */
 static void fill(const fz_block_t *b) {

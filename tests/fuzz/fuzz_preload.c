@@ -66,6 +66,8 @@
 #include <unistd.h>
 
 #include "umm.h"
+#define FZ_NAME "fuzz_preload"
+#include "fz_common.h"
 #include "umm_debug.h"
 #include "umm_fault.h"
 
@@ -117,38 +119,7 @@ __attribute__((constructor(101))) static void fz_env(void) {
   setenv("UMM_PURGE_DELAY", "0", 0);
 }
 
-/* ---- failure reporting ------------------------------------------------------------------ */
-static unsigned long fz_opno;
-static const char *fz_opname = "init";
-static int fz_trace;
 
-__attribute__((noreturn, format(printf, 1, 2))) static void fz_fail(const char *fmt, ...) {
-  va_list ap;
-  fprintf(stderr, "fuzz_preload: FAIL at op %lu (%s): ", fz_opno, fz_opname);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-  fflush(stderr);
-  abort();
-}
-#define FZ_CHECK(cond, ...) do { if (__builtin_expect(!(cond), 0)) fz_fail(__VA_ARGS__); } while (0)
-
-__attribute__((format(printf, 1, 2))) static void fz_log(const char *fmt, ...) {
-  if (!fz_trace) return;
-  va_list ap;
-  fprintf(stderr, "op %4lu: ", fz_opno);
-  va_start(ap, fmt);
-  vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  fputc('\n', stderr);
-}
-
-/* ---- input reader: exhausted input reads as zeros -------------------------------------- */
-typedef struct fz_in { const uint8_t *p; size_t n; } fz_in_t;
-static uint8_t in_u8(fz_in_t *in) { if (!in->n) return 0; in->n--; return *in->p++; }
-static uint16_t in_u16(fz_in_t *in) { uint16_t a = in_u8(in); return (uint16_t)(a | (uint16_t)in_u8(in) << 8); }
-static uint32_t in_u32(fz_in_t *in) { uint32_t a = in_u16(in); return a | (uint32_t)in_u16(in) << 16; }
 
 /* Sizes: mostly small (the thread caches' classes up to 1032 bytes, medium
  * classes up to 32 KiB), with the preload's edges: the small / medium /
@@ -219,11 +190,6 @@ static uint32_t cur_tag(void) {
   return fz_tag_stack[(fz_tag_depth < 16 ? fz_tag_depth : 16) - 1] & 0x7fffffffu;
 }
 
-static inline unsigned char pat(uint32_t seed, size_t i) {
-  uint32_t x = seed ^ (uint32_t)(i * 0x9e3779b1u);
-  x ^= x >> 15; x *= 0x2c1b3c6du; x ^= x >> 12;
-  return (unsigned char)x;
-}
 /* Pattern positions (as fz_check): all usable bytes of small blocks; else
  * [0, min(req, HEAD)), [max(HEAD, req - TAIL), req) and the last 8 usable. */
 static void fill(const fz_block_t *b) {
