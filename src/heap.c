@@ -133,7 +133,7 @@ uint64_t ummi_lock_wait(umm_t *u, umm_block_t *c) {
 static inline __attribute__((always_inline)) size_t carve_locked(umm_t *u, lockset_t *ls, unsigned b, umm_block_t *F, uint64_t hF,
                            umm_block_t *S, size_t g, size_t n, uint32_t tags, void **out) {
   size_t total = hdr_size(hF);
-  size_t k = total / g < n ? total / g : n;
+  size_t k = n == 1 ? 1 : total / g < n ? total / g : n;   /* n == 1 (claim1, inlined): no division */
   size_t rest = total - k * g;
   UMM_ASSERT(k >= 1 && hdr_is_free(hF));
   for (size_t i = 1; i < k; i++) {                  /* not reachable until F is released */
@@ -178,7 +178,7 @@ static inline __attribute__((always_inline)) int claim_chunk(umm_t *u, lockset_t
   umm_block_t *S = chunk_at(F, fg);
   if (!ls_chunk(u, ls, S, &hS)) { chunk_unlock(F); ls->nchunk = 0; return 0; }
   UMM_ASSERT(hdr_prev_free(hS) && ummi_prev_free(S) == F);
-  size_t k = fg / g < n ? fg / g : n;
+  size_t k = n == 1 ? 1 : fg / g < n ? fg / g : n;      /* F fits: fg >= g */
   size_t rest = fg - k * g;
   if (rest >= MIN_G && !ls_bin(u, ls, ummi_bin_of(rest))) {
     chunk_unlock(S); chunk_unlock(F); ls->nchunk = 0;
