@@ -14,16 +14,45 @@ void umm_free(umm_t *u, void *p) {
   UMM_CHECK_QUIET(u);
 }
 
+/* The inner chunks of the run at c (header hc, locked) when no walk is in
+ * progress: 1 when every one is in use and unlocked (it is then fused
+ * without taking its lock), 0 to take the locks after all. Why no lock is
+ * needed: an inner chunk is in use, the caller's, and its predecessor is in
+ * the run, so no neighbour operation touches it (a release locks only its
+ * successor and its free predecessor; a claim only free chunks and their
+ * successors); the only other lockers of an in-use chunk are walks and a
+ * second free of the same block. A walk counts itself in u->walkers before
+ * its first lock (walk.c); one that passed c before we locked it released c
+ * to us through a chain of lock hand-offs (release/acquire), so its count is
+ * visible here; one that starts later stops or waits at c, locked until the
+ * merged chunk is released. A free of an inner block racing with this batch
+ * (a double free in two threads at once) is not caught: sequential double
+ * frees are (the in-use test below, and every free path's own). */
+static int run_quiet(umm_t *u, umm_block_t *c, size_t k, uint64_t hc) {
+  if (__atomic_load_n(&u->walkers, __ATOMIC_SEQ_CST) != 0) return 0;
+  umm_block_t *x = c;
+  uint64_t hx = hc;
+  for (size_t i = 1; i < k; i++) {
+    x = chunk_at(x, hdr_size(hx));
+    hx = hdr_peek(x);
+    if (ummi_unlikely(hdr_is_locked(hx))) return 0;
+    if (ummi_unlikely(hdr_is_free(hx) || hdr_is_deferred(hx))) ummi_fatal(FREE_MSG[1], chunk_payload(x));
+  }
+  return 1;
+}
+
 /* Fuse the run of k adjacent in-use chunks starting at c (all the caller's,
  * together g granules) into one in-use chunk, with every chunk of the run
- * locked (try-locks; all released and UMMI_CONTENDED on a failure). On
- * UMMI_OK c is left locked with header *h. Nothing outside the run changes:
- * its successor still follows an in-use chunk. */
+ * locked (try-locks; all released and UMMI_CONTENDED on a failure), or only
+ * c when no walk is in progress (run_quiet). On UMMI_OK c is left locked
+ * with header *h. Nothing outside the run changes: its successor still
+ * follows an in-use chunk. */
 static int run_fuse(umm_t *u, umm_block_t *c, size_t k, size_t g, uint64_t *h) {
   uint64_t hc, hx;
   if (!chunk_trylock(c, &hc)) { ummi_contended(u); return UMMI_CONTENDED; }
   umm_block_t *x = c;
   size_t i;
+  if (run_quiet(u, c, k, hc)) goto fuse;
   for (i = 1; i < k; i++) {
     x = chunk_at(x, hdr_size(i == 1 ? hc : hx));
     if (!chunk_trylock(x, &hx)) break;
@@ -41,15 +70,18 @@ static int run_fuse(umm_t *u, umm_block_t *c, size_t k, size_t g, uint64_t *h) {
     }
     return UMMI_CONTENDED;
   }
+fuse:
   if (ummi_unlikely(hdr_is_free(hc) || hdr_is_deferred(hc))) ummi_fatal(FREE_MSG[1], chunk_payload(c));
   x = c;
   uint64_t hy = hc;
-  for (i = 1; i < k; i++) {                         /* inner headers die (they were ours, locked) */
+  for (i = 1; i < k; i++) {                         /* inner headers die (ours: locked, or quiet) */
     x = chunk_at(x, hdr_size(hy));
     hy = hdr_peek(x);
     __atomic_store_n(&x->hdr, HDR_DEAD, __ATOMIC_RELAXED);
   }
-  *h = hdr_make(c, g, HDR_IN_USE | HDR_LOCK | (hc & HDR_PREV_FREE), 0);
+  /* DEFERRED: "being freed" for walks, should the release below find a
+   * neighbour busy and unlock it before freeing it again (as realloc's tails) */
+  *h = hdr_make(c, g, HDR_IN_USE | HDR_DEFERRED | HDR_LOCK | (hc & HDR_PREV_FREE), 0);
   __atomic_store_n(&c->hdr, *h, __ATOMIC_RELAXED);
   return UMMI_OK;
 }
@@ -59,7 +91,7 @@ static void run_free(umm_t *u, umm_block_t *c, size_t k, size_t g) {
   if (k == 1) { ummi_free_chunk(u, c, 0, FREE_MSG); return; }
   uint64_t h;
   while (run_fuse(u, c, k, g, &h) == UMMI_CONTENDED) ummi_backoff(u);
-  if (ummi_release_locked(u, c, h) != UMMI_OK) ummi_free_chunk(u, c, 0, FREE_MSG);
+  if (ummi_release_locked(u, c, h) != UMMI_OK) ummi_free_chunk(u, c, 1, FREE_MSG);   /* DEFERRED is ours */
 }
 
 /* Like n calls of umm_free, cheaper for blocks that lie next to each other

@@ -84,6 +84,13 @@
  *                           chunk's lock: the new tail is in use, so no
  *                           neighbour's PREV_FREE or footer changes; the tail
  *                           is then freed by release.
+ *   fuse (umm_free_batch):  a run of adjacent in-use chunks of the caller
+ *                           becomes one (inner headers die, the head is
+ *                           marked DEFERRED) and is then freed by release.
+ *                           Locks: the head, and each inner chunk unless no
+ *                           walk is in progress (u->walkers == 0, read after
+ *                           the head's lock: why that suffices is at
+ *                           run_quiet in free.c).
  * ==========================================================================*/
 #include "umm_internal.h"
 

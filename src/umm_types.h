@@ -64,6 +64,8 @@ struct umm {
   void       (*backoff)(umm_t *u, void *arg); /* contention callback (never NULL) */
   void        *backoff_arg;                /* its argument */
   uint64_t     initial_free;               /* granules free right after umm_init */
+  unsigned     walkers;                    /* walks in progress (atomic; walk.c): 0 lets umm_free_batch fuse a run
+                                              without locking its inner chunks (free.c) */
   uint64_t     bitmap[UMMI_BITMAP_WORDS];  /* bit b set <=> bins[b] non-empty (changed under bin b's lock; atomic) */
   uintptr_t    bins[UMMI_NBINS];           /* bin list head | 1 when the bin's lock is held (atomic) */
   /* Written by many threads from different paths: own cache lines. */

@@ -34,5 +34,14 @@ static int walk(umm_t *u, umm_visit_fn visit, void *arg, int nowait) {
   }
 }
 
-int umm_walk(umm_t *u, umm_visit_fn visit, void *arg) { return walk(u, visit, arg, 0); }
-int umm_walk_nowait(umm_t *u, umm_visit_fn visit, void *arg) { return walk(u, visit, arg, 1); }
+/* The count of walks in progress goes up before the walk's first lock and
+ * down after its last unlock: umm_free_batch relies on it (free.c). */
+static int walk_counted(umm_t *u, umm_visit_fn visit, void *arg, int nowait) {
+  __atomic_fetch_add(&u->walkers, 1u, __ATOMIC_SEQ_CST);
+  int r = walk(u, visit, arg, nowait);
+  __atomic_fetch_sub(&u->walkers, 1u, __ATOMIC_RELEASE);
+  return r;
+}
+
+int umm_walk(umm_t *u, umm_visit_fn visit, void *arg) { return walk_counted(u, visit, arg, 0); }
+int umm_walk_nowait(umm_t *u, umm_visit_fn visit, void *arg) { return walk_counted(u, visit, arg, 1); }

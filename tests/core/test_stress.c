@@ -196,6 +196,15 @@ static void *worker_main(void *arg) {
         size_t s = rnd_size(&w->rng) % 1024 + 8, got = umm_malloc_batch(U, s, TAG(w->id), out, 4);
         if (!got) { w->n_enomem++; CHECK_MSG(0, "batch of %zu failed (errno %d)", s, errno); continue; }
         w->n_batch++;
+        if (r < 3) {                          /* straight back with umm_free_batch: adjacent blocks, one fused run,
+                                               * while the walker walks (run_fuse's lock-free path and its fallback) */
+          for (size_t b = 0; b < got; b++) publish(out[b], s, w->id, check_rand(&w->rng));
+          for (size_t b = 0; b < got; b++) take_block(out[b], "free_batch");
+          umm_free_batch(U, out, got);
+          w->n_alloc += got;
+          w->n_free += got;
+          continue;
+        }
         for (size_t b = 0; b < got; b++) {
           publish(out[b], s, w->id, check_rand(&w->rng));
           size_t j = (i + b) % NSLOT;
