@@ -55,11 +55,6 @@ typedef struct guard_q {
 
 static __thread guard_q_t *tls_q __attribute__((tls_model("initial-exec")));
 
-/* The allocator's own usable size of p (arena chunk or large block). */
-static size_t raw_usable(const void *p) {
-  if (ummp_in_arena(p)) return chunk_usable(hdr_size(hdr_peek(chunk_of(p))));
-  return ummp_large_usable(p);
-}
 static uint32_t raw_tag(const void *p) {
   if (ummp_in_arena(p)) return hdr_tags(hdr_peek(chunk_of(p)));
   return ummp_large_tag(p);
@@ -130,7 +125,7 @@ void *ummp_guard_alloc(size_t n, size_t align, const void *ra) {
   void *p = align > UMM_ALIGNMENT ? ummp_aligned_raw(align, n + GUARD_EXTRA, ra)
                                   : ummp_malloc_raw(n + GUARD_EXTRA, ra);
   if (!p) return NULL;
-  size_t u = raw_usable(p);
+  size_t u = ummp_block_usable(p);
   memset(p, GUARD_NEW, n);
   memset((char *)p + n, canary(p), u - 8 - n);
   *trailer(p, u) = ((uint64_t)n << 1) ^ cookie(p);
@@ -138,7 +133,7 @@ void *ummp_guard_alloc(size_t n, size_t align, const void *ra) {
 }
 
 size_t ummp_guard_usable(const void *p) {
-  size_t u = raw_usable(p);
+  size_t u = ummp_block_usable(p);
   uint64_t tr = *trailer((void *)(uintptr_t)p, u) ^ cookie(p);
   size_t req = (size_t)(tr >> 1);
   return u >= GUARD_EXTRA && req <= u - GUARD_EXTRA ? req : 0;
@@ -148,7 +143,7 @@ size_t ummp_guard_usable(const void *p) {
  * a block already freed (in quarantine). */
 static size_t check_live(const char *op, void *p) {
   size_t n = 0;
-  int r = check_block(p, raw_usable(p), 0, &n);
+  int r = check_block(p, ummp_block_usable(p), 0, &n);
   if (r > 0) die_checked();
   if (r < 0) {                                       /* trailer says freed: it sits in a quarantine */
     char msg[48];
@@ -163,7 +158,7 @@ static size_t check_live(const char *op, void *p) {
 /* Leave the quarantine: check the fill, free for real. */
 static void evict(void *p) {
   size_t n;
-  if (check_block(p, raw_usable(p), 1, &n) != 0) die_checked();
+  if (check_block(p, ummp_block_usable(p), 1, &n) != 0) die_checked();
   ummp_free_raw(p);
 }
 
@@ -182,7 +177,7 @@ void ummp_guard_free(void *p) {
     errno = err;
     return;
   }
-  size_t u = raw_usable(p);
+  size_t u = ummp_block_usable(p);
   memset(p, GUARD_FREE, n);
   *trailer(p, u) = (((uint64_t)n << 1) | 1u) ^ cookie(p);
   q->blk[(q->head + q->len) % GUARD_QBLOCKS] = p;
@@ -221,7 +216,7 @@ void *ummp_guard_realloc(void *p, size_t n, const void *ra) {
   void *q = ummp_guard_alloc(n, 0, ra);
   if (!q) {
     if (n > old) return NULL;
-    size_t u = raw_usable(p);                        /* a shrink never fails: cut down in place */
+    size_t u = ummp_block_usable(p);                        /* a shrink never fails: cut down in place */
     memset((char *)p + n, canary(p), u - 8 - n);
     *trailer(p, u) = ((uint64_t)n << 1) ^ cookie(p);
     return p;

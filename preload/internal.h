@@ -290,6 +290,13 @@ void  *ummp_large_realloc(void *p, size_t size);
 int    ummp_large_foreach(int (*fn)(void *ptr, size_t size, void *arg), void *arg);
 int    ummp_large_init(void);
 
+/* The allocator's own usable size of p, an arena block or a live large block
+ * (under UMM_DEBUG=1 the program sees less: guard.c). */
+static inline size_t ummp_block_usable(const void *p) {
+  if (ummp_in_arena(p)) return chunk_usable(hdr_size(hdr_peek(chunk_of(p))));
+  return ummp_large_usable(p);
+}
+
 /* ---- cache.c ------------------------------------------------------------------ */
 /* ra: the return address of the exported entry point (the call site, for UMM_TAG=site). */
 void  *ummp_malloc_slow(size_t n, const void *ra);

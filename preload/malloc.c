@@ -73,11 +73,7 @@ UMMP_EXPORT void free(void *p) {
 /* ---- helpers ------------------------------------------------------------------ */
 static size_t usable(const void *p) {
   if (ummp_unlikely(ummp_g.cfg.guard)) return ummp_guard_usable(p);
-  if (ummp_in_arena(p)) {
-    uint64_t h = __atomic_load_n((const uint64_t *)p - 1, __ATOMIC_RELAXED);
-    return chunk_usable(hdr_size(h));
-  }
-  return ummp_large_usable(p);
+  return ummp_block_usable(p);
 }
 
 /* Aligned allocation; align is a power of two > 16. */
