@@ -510,6 +510,18 @@ static void write_json(dump_t *d, const char *reason) {
   put(d, "]}\n");
 }
 
+/* Hold the thread (its re-entrant calls take the nowait paths), collect the
+ * heap inside a fork-gate section, sort the groups. Returns the hold token:
+ * the caller writes the output, then ummp_unhold()s. */
+static uint32_t collect_held(ummp_tls_t *t, dump_t *d) {
+  uint32_t hd = ummp_hold(t);
+  unsigned a = ummp_enter(t);
+  collect(d);
+  ummp_leave(t, a);
+  sort_groups(d);
+  return hd;
+}
+
 /* The whole dump; the thread must not be inside a section. nested: called
  * from inside the allocator (nowait walks, no dladdr). */
 static int dump_to(int fd, int json, const char *reason, int nested) {
@@ -517,11 +529,7 @@ static int dump_to(int fd, int json, const char *reason, int nested) {
   dump_t d;
   if (dump_open(&d, fd, nested) != 0) return -1;
   int err = errno;
-  uint32_t hd = ummp_hold(t);
-  unsigned a = ummp_enter(t);
-  collect(&d);
-  ummp_leave(t, a);
-  sort_groups(&d);
+  uint32_t hd = collect_held(t, &d);
   if (json) write_json(&d, reason);
   else write_text(&d, reason);
   flush(&d);
@@ -670,11 +678,7 @@ static int dump_svg(int fd, int nested) {
   s.rsize = ummp_g.region_size;
   s.secret = ummp_g.secret;
   int err = errno;
-  uint32_t hd = ummp_hold(t);
-  unsigned a = ummp_enter(t);
-  collect(&d);
-  ummp_leave(t, a);
-  sort_groups(&d);
+  uint32_t hd = collect_held(t, &d);
   for (uint32_t k = 0; k < d.ngroups && s.ntop < SVG_NTOP; k++) s.top[s.ntop++] = d.grp[d.order[k]].tag;
   unsigned nb = 0;
   for (uint32_t i = 0; i < d.nreg && nb < SVG_BANDS; i++) if (d.reg[i].total) nb++;
@@ -703,7 +707,7 @@ static int dump_svg(int fd, int nested) {
     s.rsize = (size_t)1 << 20;
     while (s.origin + s.rsize < d.reg[i].extent && s.rsize < ummp_g.region_size) s.rsize <<= 1;
     if (s.origin + s.rsize > ummp_g.region_size) s.origin = ummp_g.region_size - s.rsize;
-    a = ummp_enter(t);
+    unsigned a = ummp_enter(t);
     if (nested) umm_walk_nowait(ummp_regions[i].u, svg_visit, &s);
     else umm_walk(ummp_regions[i].u, svg_visit, &s);
     ummp_leave(t, a);
@@ -739,7 +743,7 @@ static int dump_svg(int fd, int nested) {
   put(&d, "</text>\n");
   ly += 32;
   svg_large_t L = {&d, lx, ly, 0};
-  a = ummp_enter(t);
+  unsigned a = ummp_enter(t);
   ummp_large_foreach(large_list, &L);
   ummp_leave(t, a);
   put(&d, "</g>\n</svg>\n");
