@@ -118,7 +118,6 @@ static void validate(const char *op, const void *p) {
   else if (!ummp_large_owns(p)) ummp_bad_pointer(op, p);
 }
 
-static __attribute__((noreturn)) void die_checked(void) { abort(); }
 
 void *ummp_guard_alloc(size_t n, size_t align, const void *ra) {
   if (n > PTRDIFF_MAX - GUARD_EXTRA - 16) { errno = ENOMEM; return NULL; }
@@ -144,7 +143,7 @@ size_t ummp_guard_usable(const void *p) {
 static size_t check_live(const char *op, void *p) {
   size_t n = 0;
   int r = check_block(p, ummp_block_usable(p), 0, &n);
-  if (r > 0) die_checked();
+  if (r > 0) abort();                       /* the line is out (check_block) */
   if (r < 0) {                                       /* trailer says freed: it sits in a quarantine */
     char msg[48];
     size_t k = ummp_fmt_str(msg, sizeof msg, 0, op);
@@ -158,7 +157,7 @@ static size_t check_live(const char *op, void *p) {
 /* Leave the quarantine: check the fill, free for real. */
 static void evict(void *p) {
   size_t n;
-  if (check_block(p, ummp_block_usable(p), 1, &n) != 0) die_checked();
+  if (check_block(p, ummp_block_usable(p), 1, &n) != 0) abort();                       /* the line is out (check_block) */
   ummp_free_raw(p);
 }
 
