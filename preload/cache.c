@@ -4,8 +4,8 @@
  *
  * A cached block is a core chunk, in use from the core's point of view:
  * word 0 links the bin's list (encoded: safe-linking, internal.h), word 1
- * holds the cookie, its address xor ummp_g.secret (a per-process random
- * value; a live block never has it: malloc clears it), which marks it
+ * holds the cookie, ummp_g.secret (a per-process random value; a live
+ * block never has it: malloc clears it), which marks it
  * "cached" for walks and makes a second free of it detectable without a
  * search. The slow paths pop with ummp_list_pop, which checks every link
  * (aligned, inside the arena) and aborts on a corrupted one.
@@ -43,10 +43,16 @@
  *    the blocks as cached), same hold / fork-section rules, flushed at
  *    thread exit, hits counted in tls.mhits (UMM_STATS).
  *
- * Every slow path "holds" the thread (ummp_hold: busy, cache not
- * available), so a signal handler that interrupts it never touches the cache
- * and never waits for a core lock (it uses the _nowait calls); every use of
- * shared state is inside a fork-gate section (fork.c). */
+ * Every slow path "holds" the thread (ummp_hold: busy), so a signal handler
+ * that interrupts it never touches the cache and never waits for a core lock
+ * (it uses the _nowait calls); every use of shared state is inside a
+ * fork-gate section (fork.c). A slow path uses a small bin only while it
+ * holds the bin's gate (ummp_gate_hold, internal.h), and keeps the bin's
+ * room in a local that ummp_gate_open stores back: a handler that
+ * interrupted a fast path (not re-entrant: that path holds only its bin's
+ * gate) can run a full slow path but finds that one bin held, and serves
+ * the request from the core instead. Functions named *_held need the gate
+ * of their bin held by the caller. */
 #include "internal.h"
 #include <errno.h>
 #include <string.h>
@@ -120,16 +126,16 @@ static void release(ummp_tls_t *t, void **blk, unsigned n, size_t chunk) {
   ummp_leave(t, a);
 }
 
-/* Give `count` blocks of bin g back to the core, grouped by region. */
-void ummp_flush_bin(ummp_tls_t *t, unsigned g, unsigned count) {
+/* Give `count` blocks of bin g (gate held) back to the core, grouped by
+ * region; how many went (the room they make). */
+static unsigned bin_flush_held(ummp_tls_t *t, unsigned g, unsigned count) {
   void *blk[UMMP_BATCH_MAX * 2];
   if (count > UMMP_BATCH_MAX * 2) count = UMMP_BATCH_MAX * 2;
   unsigned n = 0;
-  ummp_room_sync(t, g);
   void **b;
   while (n < count && (b = list_pop(t, &t->bin[g])) != NULL) blk[n++] = b;
-  t->room[g] += n;
   release(t, blk, n, (size_t)g * UMM_GRANULE);
+  return n;
 }
 
 /* Give `count` blocks of medium class m back to the core. */
@@ -143,35 +149,40 @@ static void flush_med(ummp_tls_t *t, unsigned m, unsigned count) {
   release(t, blk, n, (size_t)ummp_med_chunk(m) * UMM_GRANULE);
 }
 
-void ummp_flush_all(ummp_tls_t *t) {
-  for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++)
-    while (ummp_list_live(t->bin[g])) ummp_flush_bin(t, g, UMMP_BATCH_MAX * 2);
+void ummp_flush_all(ummp_tls_t *t, int close) {
+  for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
+    int r = ummp_gate_hold(&t->gate[g]);
+    if (r < 0) continue;                             /* off, or held by the path a handler interrupted */
+    unsigned ru = (unsigned)r;
+    while (ummp_list_live(t->bin[g])) ru += bin_flush_held(t, g, UMMP_BATCH_MAX * 2);
+    if (close) ummp_gate_close(&t->gate[g]);
+    else ummp_gate_open(&t->gate[g], ru);
+  }
   for (unsigned m = 0; m < UMMP_NMED; m++)
     while (ummp_list_live(t->mbin[m])) flush_med(t, m, UMMP_BATCH_MAX * 2);
 }
 
 /* ---- adaptive bin limits ------------------------------------------------------ */
-/* Lower the limit of bin g to `nl` blocks, flushing what is above it. */
-static void shrink_bin(ummp_tls_t *t, unsigned g, unsigned nl) {
+/* Lower the limit of bin g (gate held, room *r) to `nl` blocks, flushing
+ * what is above it. */
+static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, unsigned *r) {
   unsigned cur = t->lim[g];
   if (nl >= cur) return;
   for (;;) {
-    ummp_room_sync(t, g);
-    uint64_t held = cur - t->room[g];
+    unsigned held = cur > *r ? cur - *r : 0;
     if (held <= nl || !ummp_list_live(t->bin[g])) break;
-    ummp_flush_bin(t, g, (unsigned)(held - nl));
+    *r += bin_flush_held(t, g, held - nl);
   }
-  ummp_room_sync(t, g);
-  uint64_t cut = cur - nl;
-  t->room[g] = t->room[g] > cut ? t->room[g] - cut : 0;
+  unsigned cut = cur - nl;
+  *r = *r > cut ? *r - cut : 0;
   t->lim[g] = (uint16_t)nl;
   t->lim_bytes -= (size_t)cut * g * UMM_GRANULE;
 }
 
-/* Bin g overflowed (room 0 on a free): double its limit when the caps allow,
- * halving the thread's largest other bin when the thread cap is in the way.
- * 1 when room was made. */
-static int grow_bin(ummp_tls_t *t, unsigned g) {
+/* Bin g (gate held, room *r) overflowed (room 0 on a free): double its
+ * limit when the caps allow, halving the thread's largest other bin when the
+ * thread cap is in the way. 1 when room was made. */
+static int bin_grow_held(ummp_tls_t *t, unsigned g, unsigned *r) {
   if ((t->cyc[g] & 0x7f) < 2) return 0;           /* not (yet) a bin this thread cycles */
   size_t chunk = (size_t)g * UMM_GRANULE;
   unsigned cur = t->lim[g];
@@ -189,17 +200,21 @@ static int grow_bin(ummp_tls_t *t, unsigned g) {
     if (!big || tries >= 4) return 0;
     unsigned nl = t->lim[big] / 2;
     if (nl < ummp_g.limit[big]) nl = ummp_g.limit[big];
-    shrink_bin(t, big, nl);
+    int rb = ummp_gate_hold(&t->gate[big]);
+    if (rb < 0) return 0;                            /* held by the path a handler interrupted */
+    unsigned rbu = (unsigned)rb;
+    bin_shrink_held(t, big, nl, &rbu);
+    ummp_gate_open(&t->gate[big], rbu);
   }
   t->lim[g] = (uint16_t)(cur + add);
-  t->room[g] += add;
+  *r += add;
   t->lim_bytes += add * chunk;
   return 1;
 }
 
-static inline void push(ummp_tls_t *t, unsigned g, void *p) {
+static inline void bin_push_held(ummp_tls_t *t, unsigned g, void *p, unsigned *r) {
   ummp_list_push(&t->bin[g], p, t->secret);
-  t->room[g]--;
+  (*r)--;
 }
 
 /* ---- malloc --------------------------------------------------------------- */
@@ -234,7 +249,9 @@ static void give_back(ummp_tls_t *t, void *p, unsigned g) {
   ummp_leave(t, a);
 }
 
-static void *refill(ummp_tls_t *t, unsigned c) {
+/* Refill bin c (gate held, room *r) with one batch claim; returns a block
+ * for the caller. */
+static void *bin_refill_held(ummp_tls_t *t, unsigned c, unsigned *r) {
   void *out[UMMP_BATCH_MAX];
   if ((t->cyc[c] & 0x80) && (t->cyc[c] & 0x7f) < 0x7f) t->cyc[c] = (unsigned char)((t->cyc[c] & 0x7f) + 1);
   else t->cyc[c] &= 0x7f;
@@ -243,16 +260,17 @@ static void *refill(ummp_tls_t *t, unsigned c) {
     unsigned ss = 4u << t->nref[c]++;
     if (want > ss) want = ss;
   }
-  ummp_room_sync(t, c);
-  if (want > t->room[c] + 1u) want = (unsigned)t->room[c] + 1u;
+  if (want > *r + 1u) want = *r + 1u;
   size_t got = batch_claim(t, c, out, want);
   if (!got) return NULL;
   /* out[] is in address order: push backwards so the lowest comes out first */
   for (size_t i = got - 1; i >= 1; i--) {
     unsigned g = gran_of_block(out[i]);
-    if (g <= UMMP_MAX_GRAN) ummp_room_sync(t, g);
-    if (g <= UMMP_MAX_GRAN && t->room[g]) {
-      push(t, g, out[i]);
+    if (g == c && *r) {
+      bin_push_held(t, c, out[i], r);
+    } else if (g != c && g <= UMMP_MAX_GRAN && ummp_gate_take_room(&t->gate[g])) {
+      ummp_list_push(&t->bin[g], out[i], t->secret);   /* an odd size with room in its bin */
+      ummp_gate_give(&t->gate[g], 0);
     } else {                                         /* odd size or full bin: back to the core */
       give_back(t, out[i], g);
     }
@@ -314,16 +332,15 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
     goto last;
   }
   t->misses++;
-  if (n <= UMMP_SMALL_MAX && t->state == UMMP_T_LIVE && ummp_g.cfg.cache) {
-    unsigned c = gran_of_size(n);
+  int r = n <= UMMP_SMALL_MAX ? ummp_gate_hold(&t->gate[gran_of_size(n)]) : -1;
+  if (r >= 0) {                                      /* a live thread's bin (its gate is off otherwise) */
+    unsigned c = gran_of_size(n), ru = (unsigned)r;
     void **b = list_pop(t, &t->bin[c]);            /* reports a corrupted head */
-    if (b) {                                         /* filled since the fast path looked */
-      ummp_room_sync(t, c);
-      t->room[c]++;
-      ummp_block_retag(b, t->cur_tag);
-      return b;
-    }
-    void *p = refill(t, c);
+    void *p = b;
+    if (b) ru++;                                     /* filled since the fast path looked */
+    else p = bin_refill_held(t, c, &ru);
+    ummp_gate_open(&t->gate[c], ru);
+    if (b) ummp_block_retag(b, t->cur_tag);
     if (p) return p;
   } else if (n > ummp_g.large_threshold) {
     if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
@@ -397,16 +414,34 @@ void *ummp_malloc_raw(size_t n, const void *ra) {
     return p;
   }
   if (ummp_unlikely(t->state == UMMP_T_NEW)) thread_start(t);
-  uint32_t a = ummp_hold(t);
+  ummp_hold(t);
   t->cur_tag = ummp_tag_for(t, ra);
   void *p = malloc_busy(t, n);
   ummp_tick(t);
   ummp_debug_poll(t);
-  ummp_unhold(t, a);
+  ummp_unhold(t);
   return p;
 }
 
 /* ---- free ------------------------------------------------------------------- */
+/* Push p (g granules) into its bin, making room when the bin is full: 1, or
+ * 0 when the bin cannot be held (off: cache off or thread not live; held by
+ * the fast path a signal handler interrupted) or is empty with no room (a
+ * room count an interleaving left off, internal.h). */
+static int bin_free(ummp_tls_t *t, unsigned g, void *p) {
+  int r = ummp_gate_hold(&t->gate[g]);
+  if (r < 0) return 0;
+  unsigned ru = (unsigned)r;
+  if (!ru && !bin_grow_held(t, g, &ru)) {
+    ru += bin_flush_held(t, g, ummp_g.batch[g]);
+    t->cyc[g] |= 0x80;                               /* a refill after this completes a cycle */
+  }
+  int pushed = ru != 0;
+  if (pushed) bin_push_held(t, g, p, &ru);
+  ummp_gate_open(&t->gate[g], ru);
+  return pushed;
+}
+
 void ummp_free_arena(ummp_tls_t *t, void *p) {
   ummp_region_t *r = &ummp_regions[ummp_region_index(p)];
   size_t bytes = (size_t)gran_of_block(p) * UMM_GRANULE;
@@ -445,26 +480,21 @@ void ummp_free_raw(void *p) {
   }
   if (ummp_unlikely(t->state == UMMP_T_NEW)) thread_start(t);
   t->lim_rot = __atomic_load_n(&ummp_g.lim_rot, __ATOMIC_RELAXED);   /* regions committed since */
-  uint32_t a = ummp_hold(t);
+  ummp_hold(t);
   unsigned g = gran_of_block(p);
-  if (g <= UMMP_MAX_GRAN && t->state == UMMP_T_LIVE && ummp_g.cfg.cache) {
-    ummp_room_sync(t, g);
-    if (!t->room[g] && !grow_bin(t, g)) {
-      ummp_flush_bin(t, g, ummp_g.batch[g]);
-      t->cyc[g] |= 0x80;                             /* a refill after this completes a cycle */
+  if (!(g <= UMMP_MAX_GRAN && bin_free(t, g, p))) {
+    if (g > UMMP_MAX_GRAN && g <= UMMP_MED_MAX_GRAN && t->state == UMMP_T_LIVE && ummp_g.med_max &&
+        ummp_med_chunk(ummp_med_class(g)) == g) {
+      unsigned m = ummp_med_class(g);                /* exactly a class's chunk: cache it */
+      if (t->mcount[m] >= ummp_g.mlimit[m]) flush_med(t, m, (ummp_g.mlimit[m] + 1u) / 2u);   /* half the class */
+      mpush(t, m, p);
+    } else {
+      ummp_free_arena(t, p);
     }
-    push(t, g, p);
-  } else if (g <= UMMP_MED_MAX_GRAN && t->state == UMMP_T_LIVE && ummp_g.med_max &&
-             ummp_med_chunk(ummp_med_class(g)) == g) {
-    unsigned m = ummp_med_class(g);                  /* exactly a class's chunk: cache it */
-    if (t->mcount[m] >= ummp_g.mlimit[m]) flush_med(t, m, (ummp_g.mlimit[m] + 1u) / 2u);   /* half the class */
-    mpush(t, m, p);
-  } else {
-    ummp_free_arena(t, p);
   }
   ummp_tick(t);
   ummp_debug_poll(t);
-  ummp_unhold(t, a);
+  ummp_unhold(t);
   errno = err;
 }
 
@@ -489,18 +519,18 @@ UMMP_NOINLINE void *ummp_malloc_slow_tail(size_t n) {
   uint32_t s = t->site_cache[(r * 0x9e3779b97f4a7c15ull) >> 56];
   if (ummp_unlikely(s == 0) || __atomic_load_n(&ummp_g.site_tab[s - 1], __ATOMIC_RELAXED) != r) return lane_any(n, ra);
   uint32_t tag = UMMP_TAGK_SITE | (s - 1);
-  if (ummp_unlikely(!ummp_cache_take(t))) return ummp_malloc_slow_general(n, ra);
   size_t c = (n + 23) >> 4;
   c += c < UMMP_MIN_GRAN;
+  if (ummp_unlikely(!ummp_gate_take(&t->gate[c]))) return ummp_malloc_slow_general(n, ra);
   void **b = t->bin[c];
   if (ummp_unlikely(((uintptr_t)b & 15) != 0)) {   /* empty or corrupted: the general path tells */
-    ummp_cache_give(t);
+    ummp_gate_give(&t->gate[c], 0);
     return ummp_malloc_slow_general(n, ra);
   }
   t->bin[c] = ummp_link_next(b, t->secret);
   t->pops[c]++;
   b[1] = NULL;
-  ummp_cache_give(t);
+  ummp_gate_give(&t->gate[c], 1);
   if (ummp_unlikely(hdr_tags(__atomic_load_n((uint64_t *)b - 1, __ATOMIC_RELAXED)) != tag)) return retag_ret(b, tag);
   return b;
 }

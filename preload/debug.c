@@ -40,11 +40,11 @@
 typedef struct walk_ctx {
   umm_visit_fn visit;                      /* the caller's visitor */
   void        *arg;                        /* its argument */
-  uint64_t     secret;                     /* the cache secret (cookie = address ^ secret) */
+  uint64_t     secret;                     /* the cache secret (a cached block's cookie) */
 } walk_ctx_t;
 
 static int is_cached(const umm_chunk_t *c, uint64_t secret) {
-  return c->in_use && !(c->flags & UMM_CHUNK_DEFERRED) && c->size >= 16 && ((const uint64_t *)c->ptr)[1] == ummp_cookie(c->ptr, secret);
+  return c->in_use && !(c->flags & UMM_CHUNK_DEFERRED) && c->size >= 16 && ((const uint64_t *)c->ptr)[1] == secret;
 }
 
 static int walk_visit(const umm_chunk_t *c, void *arg) {
@@ -68,7 +68,7 @@ UMMP_EXPORT int umm_heap_walk(umm_visit_fn visit, void *arg) {
   if (!visit || ummp_ensure_init() != 0) return 0;
   ummp_tls_t *t = &ummp_tls;
   int nested = ummp_reentrant(t);
-  uint32_t hd = ummp_hold(t);
+  ummp_hold(t);
   unsigned a = ummp_enter(t);
   walk_ctx_t w = {visit, arg, ummp_g.secret};
   int r = 0;
@@ -79,21 +79,21 @@ UMMP_EXPORT int umm_heap_walk(umm_visit_fn visit, void *arg) {
   }
   if (!r) r = ummp_large_foreach(walk_large, &w);
   ummp_leave(t, a);
-  ummp_unhold(t, hd);
+  ummp_unhold(t);
   return r;
 }
 
 UMMP_EXPORT int umm_heap_check(void) {
   if (ummp_ensure_init() != 0) return 0;
   ummp_tls_t *t = &ummp_tls;
-  uint32_t hd = ummp_hold(t);
+  ummp_hold(t);
   unsigned a = ummp_enter(t);
   int bad = 0;
   uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < nc; i++) bad += umm_check(ummp_regions[i].u);
   if (ummp_g.cfg.guard) bad += ummp_guard_check_all();
   ummp_leave(t, a);
-  ummp_unhold(t, hd);
+  ummp_unhold(t);
   return bad;
 }
 
@@ -139,7 +139,7 @@ typedef struct dump {
   uint32_t      nreg;                      /* regions walked */
   int           partial;                   /* some region was skipped (nowait walk) */
   int           nested;                    /* called from inside the allocator: no dladdr */
-  uint64_t      secret;                    /* cache secret (cookie = address ^ secret) */
+  uint64_t      secret;                    /* cache secret (a cached block's cookie) */
   region_sum_t *cur;                       /* region being walked */
   uintptr_t     cur_base;                  /* its start */
   uint64_t      live_blocks, live_bytes;   /* totals (regions and large blocks) */
@@ -511,15 +511,14 @@ static void write_json(dump_t *d, const char *reason) {
 }
 
 /* Hold the thread (its re-entrant calls take the nowait paths), collect the
- * heap inside a fork-gate section, sort the groups. Returns the hold token:
- * the caller writes the output, then ummp_unhold()s. */
-static uint32_t collect_held(ummp_tls_t *t, dump_t *d) {
-  uint32_t hd = ummp_hold(t);
+ * heap inside a fork-gate section, sort the groups. The caller writes the
+ * output, then ummp_unhold()s. */
+static void collect_held(ummp_tls_t *t, dump_t *d) {
+  ummp_hold(t);
   unsigned a = ummp_enter(t);
   collect(d);
   ummp_leave(t, a);
   sort_groups(d);
-  return hd;
 }
 
 /* The whole dump; the thread must not be inside a section. nested: called
@@ -529,11 +528,11 @@ static int dump_to(int fd, int json, const char *reason, int nested) {
   dump_t d;
   if (dump_open(&d, fd, nested) != 0) return -1;
   int err = errno;
-  uint32_t hd = collect_held(t, &d);
+  collect_held(t, &d);
   if (json) write_json(&d, reason);
   else write_text(&d, reason);
   flush(&d);
-  ummp_unhold(t, hd);
+  ummp_unhold(t);
   dump_close(&d);
   errno = err;
   return 0;
@@ -573,7 +572,7 @@ typedef struct svg_ctx {
   size_t    rsize;                         /* bytes the band shows */
   uint32_t  top[SVG_NTOP];                 /* the top tags */
   unsigned  ntop;                          /* how many */
-  uint64_t  secret;                        /* cache secret (cookie = address ^ secret) */
+  uint64_t  secret;                        /* cache secret (a cached block's cookie) */
 } svg_ctx_t;
 
 static int svg_visit(const umm_chunk_t *c, void *arg) {
@@ -678,7 +677,7 @@ static int dump_svg(int fd, int nested) {
   s.rsize = ummp_g.region_size;
   s.secret = ummp_g.secret;
   int err = errno;
-  uint32_t hd = collect_held(t, &d);
+  collect_held(t, &d);
   for (uint32_t k = 0; k < d.ngroups && s.ntop < SVG_NTOP; k++) s.top[s.ntop++] = d.grp[d.order[k]].tag;
   unsigned nb = 0;
   for (uint32_t i = 0; i < d.nreg && nb < SVG_BANDS; i++) if (d.reg[i].total) nb++;
@@ -748,7 +747,7 @@ static int dump_svg(int fd, int nested) {
   ummp_leave(t, a);
   put(&d, "</g>\n</svg>\n");
   flush(&d);
-  ummp_unhold(t, hd);
+  ummp_unhold(t);
   ummp_os_unmap(s.col, clen);
   dump_close(&d);
   errno = err;
@@ -1018,7 +1017,7 @@ void ummp_leak_report(int fd, int json) {
   l.self_hi = (uintptr_t)&ummp_g + sizeof ummp_g;
   uint64_t t0 = ummp_os_now_ms();
   int err = errno;
-  uint32_t hd = ummp_hold(t);
+  ummp_hold(t);
   unsigned a = ummp_enter(t);
   uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < nc; i++) umm_walk(ummp_regions[i].u, leak_visit, &l);
@@ -1093,7 +1092,7 @@ void ummp_leak_report(int fd, int json) {
     flush(&d);
     dump_close(&d);
   }
-  ummp_unhold(t, hd);
+  ummp_unhold(t);
   ummp_os_unmap(l.map, l.map_len);
 #undef l
   __atomic_store_n(&busy, 0, __ATOMIC_RELEASE);

@@ -60,7 +60,7 @@ static uint32_t raw_tag(const void *p) {
   return ummp_large_tag(p);
 }
 static uint64_t *trailer(void *p, size_t u) { return (uint64_t *)((char *)p + u - 8); }
-static uint64_t cookie(const void *p) { return ummp_cookie(p, ummp_g.secret); }
+static uint64_t cookie(const void *p) { return (uintptr_t)p ^ ummp_g.secret; }
 static unsigned char canary(const void *p) { return (unsigned char)((cookie(p) >> 17) | 1u); }
 
 /* One report line "umm: <what> 0xP (<detail> N, allocated at SITE)" on fd 2. */

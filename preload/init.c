@@ -103,15 +103,17 @@ void ummp_thread_setup(ummp_tls_t *t) {
   for (unsigned g = 0; g < UMMP_NBINS; g++) t->bin[g] = UMMP_END;
   for (unsigned m = 0; m < UMMP_NMED; m++) t->mbin[m] = UMMP_END;
   if (ummp_g.cfg.cache)
-    for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) t->room[g] = t->lim[g] = ummp_g.limit[g];
+    for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) t->lim[g] = ummp_g.limit[g];
   for (size_t n = 0; n <= UMMP_SMALL_MAX; n++) t->cls[n] = (unsigned char)(n <= 24 ? UMMP_MIN_GRAN : (n + 23) >> 4);
   t->base16 = ummp_g.base16;
   t->lim_rot = __atomic_load_n(&ummp_g.lim_rot, __ATOMIC_RELAXED);
   t->secret = ummp_g.secret;
   ummp_tag_thread_setup(t);
   t->state = UMMP_T_LIVE;
-  ummp_barrier();
-  t->avail = 1;
+  for (unsigned g = 0; g < UMMP_NBINS; g++) {       /* the fast paths may use the bins from here */
+    if (ummp_g.cfg.cache && g >= UMMP_MIN_GRAN) ummp_gate_open(&t->gate[g], t->lim[g]);
+    else ummp_gate_close(&t->gate[g]);
+  }
   __atomic_fetch_add(&ummp_g.threads, 1, __ATOMIC_RELAXED);
   if (ummp_g.key_ok) pthread_setspecific((pthread_key_t)ummp_g.key, t);
 }
@@ -121,19 +123,18 @@ void ummp_thread_exit(void *arg) {
   ummp_tls_t *t = &ummp_tls;
   if (t->state != UMMP_T_LIVE) return;
   if (ummp_g.cfg.guard) ummp_guard_thread_exit();   /* before the hold: real frees */
-  uint32_t hd = ummp_hold(t);
-  ummp_flush_all(t);
+  ummp_hold(t);
+  ummp_flush_all(t, 1);                             /* and close the gates: the cache stays off */
   uint64_t hits = ummp_hits(t);
-  for (unsigned g = 0; g < UMMP_NBINS; g++) { t->room[g] = 0; t->pops[g] = t->seen[g] = 0; t->lim[g] = 0; t->cyc[g] = 0; }
+  for (unsigned g = 0; g < UMMP_NBINS; g++) { t->pops[g] = 0; t->lim[g] = 0; t->cyc[g] = 0; }
   t->lim_bytes = 0;
   t->mhits = 0;
   t->state = UMMP_T_DEAD;
-  (void)hd;
   __atomic_fetch_add(&ummp_g.hits, hits, __ATOMIC_RELAXED);
   __atomic_fetch_add(&ummp_g.misses, t->misses, __ATOMIC_RELAXED);
   t->misses = 0;
   ummp_slot_release(t);
-  ummp_unhold(t, 0);                                 /* the cache stays unavailable */
+  ummp_unhold(t);
 }
 
 __attribute__((constructor)) static void ummp_ctor(void) {
@@ -149,10 +150,10 @@ __attribute__((destructor)) static void ummp_dtor(void) {
   if (!ummp_g.cfg.stats) return;
   ummp_tls_t *t = &ummp_tls;
   int err = errno;
-  uint32_t hd = ummp_hold(t);
+  ummp_hold(t);
   unsigned a = ummp_enter(t);
   ummp_stats_print(ummp_g.cfg.stats_fd);
   ummp_leave(t, a);
-  ummp_unhold(t, hd);
+  ummp_unhold(t);
   errno = err;
 }

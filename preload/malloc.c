@@ -4,15 +4,16 @@
  * malloc fast path: size -> bin (granules), pop the thread cache's list
  * (decoding the link: safe-linking, internal.h).
  * free fast path: range + alignment test against the committed arena (one
- * subtract, rotate, compare), header decode and integrity (size, IN_USE,
- * DEFERRED and the address CHECK bits in one masked xor), cookie test
- * (double free; the cookie is the block's address xor a per-process secret,
- * like glibc's tcache key), push with the link xored with the cookie.
- * The hardening costs 5 instructions per malloc+free pair (40 -> 45,
- * tests/preload/fastpath.sh). Both take the cache with ummp_cache_take (one
- * non-atomic btr on a thread-local word), so a signal handler that
- * interrupts them takes the slow path, which then avoids the cache. No
- * atomic instruction, no call. Everything else goes to cache.c. */
+ * subtract, rotate, compare), header decode and integrity (size, DEFERRED
+ * and the address CHECK bits, which also say "in use", in one masked xor),
+ * cookie test (double free; the cookie is a per-process random key, like
+ * glibc's tcache key), push with the link xored with the key.
+ * Both take the bin's gate with one non-atomic add whose carry says yes or
+ * no (internal.h), so a signal handler that interrupts them finds that bin
+ * held and takes the slow path; the give-back is one more add and counts the
+ * room. No atomic instruction, no call: 16 + 23 = 39 instructions per
+ * malloc+free pair (tests/preload/fastpath.sh). Everything else goes to
+ * cache.c. */
 #define _GNU_SOURCE
 #include "internal.h"
 #include <dlfcn.h>
@@ -29,9 +30,8 @@
 #define UMMP_RA() __builtin_return_address(0)
 
 static inline __attribute__((always_inline)) void *malloc_ra(size_t n, const void *ra) {
-  ummp_tls_t *t = &ummp_tls;
   if (ummp_likely(n <= UMMP_SMALL_MAX)) {
-    void *b = ummp_bin_pop(t, t->cls[n]);
+    void *b = ummp_malloc_fast(n);
     if (ummp_likely(b != NULL)) return b;
   }
   if (!ra) return ummp_malloc_slow_tail(n);
@@ -46,25 +46,22 @@ UMMP_EXPORT void free(void *p) {
   x = (x >> 4) | (x << 60);                          /* granule number; misaligned -> huge */
   if (ummp_likely(x < t->lim_rot)) {
     /* header integrity: the arena is 2 KiB aligned, so the CHECK bits of a
-     * real header equal the low 7 bits of x ^ size (umm_header.h) and cancel
-     * here; a header that is not p's (interior or stale pointer) or whose
-     * size was overwritten leaves bits set, g comes out huge and the slow
-     * path names the error. DEFERRED stays in the mask: a block freed by a
-     * signal handler (the core's deferred free) is not in use any more. */
+     * real in-use header equal the low 7 bits of x ^ size (umm_header.h)
+     * and cancel here; a free chunk's header (bit 6 of CHECK flipped), a
+     * header that is not p's (interior or stale pointer) or whose size was
+     * overwritten leaves bits set, g comes out huge and the slow path names
+     * the error. DEFERRED stays in the mask: a block freed by a signal
+     * handler (the core's deferred free) is not in use any more. */
     uint64_t v = ummp_hdr_test(x, p);
-    size_t g = (size_t)(uint32_t)(v & (HDR_SIZE_MASK | HDR_IN_USE | HDR_DEFERRED | HDR_CHECK_MASK)) -
-               (size_t)HDR_IN_USE;
-    uint64_t ck = ummp_cookie(p, t->secret);
-    /* g 0 and 1 (sentinels) have room 0 and go to the slow path too */
-    if (ummp_likely(g <= UMMP_MAX_GRAN && ((uint64_t *)p)[1] != ck && ummp_cache_take(t))) {
-      if (ummp_likely(ummp_room_take(&t->room[g])) || ummp_room_refresh(t, g)) {
-        ((uint64_t *)p)[1] = ck;
-        ((void **)p)[0] = (void *)((uintptr_t)t->bin[g] ^ ck);
-        t->bin[g] = p;
-        ummp_cache_give(t);
-        return;
-      }
-      ummp_cache_give(t);
+    size_t g = (size_t)(uint32_t)(v & (HDR_SIZE_MASK | HDR_DEFERRED | HDR_CHECK_MASK));
+    uint64_t ck = t->secret;
+    /* g 0 and 1 (sentinels) have their gates off and go to the slow path too */
+    if (ummp_likely(g <= UMMP_MAX_GRAN && ((uint64_t *)p)[1] != ck && ummp_gate_take_room(&t->gate[g]))) {
+      ((uint64_t *)p)[1] = ck;
+      ((void **)p)[0] = (void *)((uintptr_t)t->bin[g] ^ ck);
+      t->bin[g] = p;
+      ummp_gate_give(&t->gate[g], 0);
+      return;
     }
   }
   ummp_free_slow(p);
@@ -83,13 +80,13 @@ void *ummp_aligned_raw(size_t align, size_t n, const void *ra) {
   ummp_tls_t *t = &ummp_tls;
   if (ummp_g.state == UMMP_S_READY && !ummp_reentrant(t) && align <= UMM_MAX_ALIGN &&
       n <= ummp_g.large_threshold && n + align <= ummp_g.large_threshold) {
-    uint32_t h = ummp_hold(t);
+    ummp_hold(t);
     unsigned a = ummp_enter(t);
     t->cur_tag = ummp_tag_for(t, ra);
     void *p = ummp_core_memalign(t, align, n);
     if (p) ummp_stats_add(umm_usable_size(p) + UMM_HEADER_SIZE);
     ummp_leave(t, a);
-    ummp_unhold(t, h);
+    ummp_unhold(t);
     if (p) return p;
   }
   if (ummp_reentrant(t)) { errno = ENOMEM; return NULL; }   /* no nowait memalign, and no mmap here */
@@ -140,7 +137,7 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
     if (n <= old && (old <= UMMP_SMALL_MAX || n >= old / 2)) return p;
     if (old > UMMP_SMALL_MAX && n <= ummp_g.large_threshold && !ummp_reentrant(t)) {
       /* in place in the core: shrink by splitting, grow into a free successor */
-      uint32_t hd = ummp_hold(t);
+      ummp_hold(t);
       unsigned a = ummp_enter(t);
       size_t ob = old + UMM_HEADER_SIZE;
       void *q = umm_realloc(ummp_regions[ummp_region_index(p)].u, p, n);
@@ -150,7 +147,7 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
         if (ummp_g.cfg.tag_mode == UMMP_TAG_SITE || t->tag_depth) ummp_block_retag(q, ummp_tag_for(t, ra));
       }
       ummp_leave(t, a);
-      ummp_unhold(t, hd);
+      ummp_unhold(t);
       if (q) return q;
     }
     void *q = malloc_ra(n, ra);
@@ -276,7 +273,7 @@ static void totals(umm_stats_t *tot) {
   memset(tot, 0, sizeof *tot);
   if (ummp_ensure_init() != 0) return;
   ummp_tls_t *t = &ummp_tls;
-  uint32_t hd = ummp_hold(t);
+  ummp_hold(t);
   unsigned a = ummp_enter(t);
   uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < nc; i++) {
@@ -290,7 +287,7 @@ static void totals(umm_stats_t *tot) {
     if (s.largest_free > tot->largest_free) tot->largest_free = s.largest_free;
   }
   ummp_leave(t, a);
-  ummp_unhold(t, hd);
+  ummp_unhold(t);
 }
 
 UMMP_EXPORT struct mallinfo2 mallinfo2(void) {
@@ -330,12 +327,12 @@ UMMP_EXPORT int malloc_trim(size_t pad) {
   ummp_tls_t *t = &ummp_tls;
   if (ummp_reentrant(t)) return 0;
   int err = errno;
-  uint32_t hd = ummp_hold(t);
-  if (t->state == UMMP_T_LIVE) ummp_flush_all(t);
+  ummp_hold(t);
+  if (t->state == UMMP_T_LIVE) ummp_flush_all(t, 0);
   unsigned a = ummp_enter(t);
   size_t n = ummp_purge_all();
   ummp_leave(t, a);
-  ummp_unhold(t, hd);
+  ummp_unhold(t);
   errno = err;
   return n != 0;
 }
@@ -343,11 +340,11 @@ UMMP_EXPORT int malloc_trim(size_t pad) {
 UMMP_EXPORT void malloc_stats(void) {
   if (ummp_ensure_init() != 0) return;
   ummp_tls_t *t = &ummp_tls;
-  uint32_t hd = ummp_hold(t);
+  ummp_hold(t);
   unsigned a = ummp_enter(t);
   ummp_stats_print(2);
   ummp_leave(t, a);
-  ummp_unhold(t, hd);
+  ummp_unhold(t);
 }
 
 UMMP_EXPORT int mallopt(int param, int value) {

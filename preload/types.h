@@ -66,20 +66,17 @@ _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's sm
 
 /* Per-thread state: a zero-initialised initial-exec TLS variable. The fast
  * paths touch only the fields before `busy` (all zero until the thread is
- * set up, which sends every call to the slow path). The malloc fast path
- * counts its pops instead of giving room back: one counter is both the
- * room bookkeeping and the hit statistic; a free that finds room[g] at 0
- * first takes the pops since the last look into account (ummp_room_refresh). */
+ * set up, which sends every call to the slow path). A bin is used only
+ * through its gate (internal.h), which also counts its room. */
 typedef struct ummp_tls {
+  uint32_t  gate[UMMP_NBINS];              /* bin g's gate: open with room r (pushes a free may still make) = OPEN + r;
+                                              held / off: small values (internal.h). 0 = off (unused bin, cache off). First: the
+                                              fast paths address it with no displacement */
   void     *bin[UMMP_NBINS];               /* cached blocks of g granules: encoded links in word 0, cookie in word 1; UMMP_END-terminated (internal.h) */
-  uint64_t  room[UMMP_NBINS];              /* free pushes bin g may still take before a refresh; 0 = full, unused bin,
-                                              or cache off. Blocks in bin g = limit - room - (pops - seen) */
   uint64_t  pops[UMMP_NBINS];              /* mallocs served from bin g by the fast path (the cache hits) */
-  uint64_t  seen[UMMP_NBINS];              /* pops[g] when room[g] last took them into account */
   uintptr_t base16;                        /* copy of ummp_g.base16 (0 until set up) */
   size_t    lim_rot;                       /* copy of ummp_g.lim_rot, refreshed by slow paths (0 until set up) */
   uint64_t  secret;                        /* copy of ummp_g.secret */
-  uint32_t  avail;                         /* 1: no allocator call in progress on this live thread, a fast path may take the cache (btr) */
   unsigned char cls[UMMP_SMALL_MAX + 1];   /* bin of a request of n bytes (a TLS copy of a constant table: saves the
                                               fast path the table's address computation) */
   unsigned char busy;                      /* nesting of slow paths in progress on this thread */
@@ -169,7 +166,7 @@ typedef struct ummp_global {
   /* read-mostly fields used by the fast paths come first */
   uintptr_t base16;                        /* arena base + 16: the lowest address a block can have */
   size_t    lim_rot;                       /* (committed bytes - 16) >> 4: free's range + alignment test bound */
-  uint64_t  secret;                        /* per-process random value: a cached block's cookie (word 1) is its address ^ secret; links are xored with it */
+  uint64_t  secret;                        /* per-process random value: a cached block's cookie (word 1); links are xored with it */
   int       state;                         /* UMMP_S_* (atomic) */
   int       region_shift;                  /* log2 of the region size */
   char     *base;                          /* start of the reservation */

@@ -34,20 +34,24 @@ static inline int      hdr_is_deferred(uint64_t h) { return (h & HDR_DEFERRED) !
 static inline uint32_t hdr_tags(uint64_t h)      { return (uint32_t)(h >> HDR_TAG_SHIFT); }
 
 /* The CHECK field: (granule number of the header's address ^ size) mod 128,
- * i.e. bits 4..10 of the address xor the size's low 7 bits. A pointer umm
- * never returned (interior, foreign, stale) or a header whose size was
- * overwritten (a 1-byte overflow from the block before) disagrees with it in
- * 127 of 128 cases; a size change above the low 7 bits is caught by the
- * successor test (ummi_validate). No multiply: a header is written with a
- * shift, an xor and a mask, and a fast path built over 2 KiB-aligned memory
- * (the preload's arena) that has the granule number x checks it with
- * ((x ^ h) << 25) ^ h, whose CHECK bits are 0 for a good header. */
-static inline uint64_t hdr_check(const umm_block_t *c, size_t g) {
-  return ((((uint64_t)(uintptr_t)c >> 4) ^ (uint64_t)g) << HDR_CHECK_SHIFT) & HDR_CHECK_MASK;
+ * i.e. bits 4..10 of the address xor the size's low 7 bits, with bit 6
+ * flipped in a free chunk's header (HDR_CHECK_FREE). A pointer umm never
+ * returned (interior, foreign, stale) or a header whose size was overwritten
+ * (a 1-byte overflow from the block before) disagrees with it in 127 of 128
+ * cases; a size change above the low 7 bits is caught by the successor test
+ * (ummi_validate). No multiply: a header is written with a shift, an xor and
+ * a mask, and a fast path built over 2 KiB-aligned memory (the preload's
+ * arena) that has the granule number x checks it with ((x ^ h) << 25) ^ h,
+ * whose CHECK bits are 0 for a good in-use header: a free chunk's flipped
+ * bit makes the same test fail, so such a path need not look at IN_USE. */
+#define HDR_CHECK_FREE  ((uint64_t)0x40 << HDR_CHECK_SHIFT)
+static inline uint64_t hdr_check(const umm_block_t *c, size_t g, uint64_t flags) {
+  return (((((uint64_t)(uintptr_t)c >> 4) ^ (uint64_t)g) << HDR_CHECK_SHIFT) & HDR_CHECK_MASK) ^
+         ((flags & HDR_IN_USE) ? 0 : HDR_CHECK_FREE);
 }
 /* A complete header for chunk c of g granules. */
 static inline uint64_t hdr_make(const umm_block_t *c, size_t g, uint64_t flags, uint32_t tags) {
-  return (uint64_t)g | flags | hdr_check(c, g) | ((uint64_t)tags << HDR_TAG_SHIFT);
+  return (uint64_t)g | flags | hdr_check(c, g, flags) | ((uint64_t)tags << HDR_TAG_SHIFT);
 }
 /* The header left where a chunk was absorbed by a merge: size 0 with
  * DEFERRED and an all-ones CHECK, a combination no live header has (no
@@ -55,7 +59,7 @@ static inline uint64_t hdr_make(const umm_block_t *c, size_t g, uint64_t flags, 
  * writing it costs no hash. */
 #define HDR_DEAD (HDR_DEFERRED | HDR_CHECK_MASK)
 static inline int hdr_check_ok(const umm_block_t *c, uint64_t h) {
-  return (h & HDR_CHECK_MASK) == hdr_check(c, hdr_size(h));
+  return (h & HDR_CHECK_MASK) == hdr_check(c, hdr_size(h), h);
 }
 
 /* ---- chunk addressing ---------------------------------------------------- */
@@ -81,7 +85,7 @@ static inline int hdr_size_overwritten(const umm_block_t *c, uint64_t h, const v
     if (g < MIN_G || (size_t)((const char *)end - (const char *)c) < g * G) continue;
     const umm_block_t *s = (const umm_block_t *)((const char *)c + g * G);
     uint64_t hs = __atomic_load_n(&s->hdr, __ATOMIC_RELAXED);
-    if (hs != HDR_DEAD && (hs & HDR_CHECK_MASK) == hdr_check(s, hdr_size(hs)) && !hdr_prev_free(hs)) return 1;
+    if (hs != HDR_DEAD && hdr_check_ok(s, hs) && !hdr_prev_free(hs)) return 1;
   }
   return 0;
 }
