@@ -17,7 +17,10 @@
  *    16, 32 blocks (slow start: a bin a thread uses a little holds little;
  *    glibc-thread's peak RSS 4.5 -> 3.1 MiB, rptest 20.8 -> 18.4 MiB).
  *    A bin's limit starts at
- *    ummp_g.limit[g] (2 x batch, about 16 KiB) and is per thread (tls.lim):
+ *    ummp_g.limit[g] (half a batch, about 4 KiB: a thread that touches many
+ *    sizes once holds little; was 2 x batch, 16 KiB, and alloc-test's peak
+ *    RSS went 1.62 -> 1.40x glibc's, xmalloc's 1.49 -> 1.16x, times within
+ *    noise, medians of 7) and is per thread (tls.lim):
  *    when a free finds the bin full, the limit doubles (up to UMMP_BIN_CAP
  *    bytes per bin) instead of flushing, as long as the thread's growth over
  *    the starting limits stays within UMMP_THREAD_CAP bytes; when it would
@@ -25,7 +28,7 @@
  *    make room, and when nothing can be trimmed the bin flushes a batch as
  *    before. So a thread that frees bursts of one size (glibc-simple, Python
  *    with PYTHONMALLOC=malloc) stops paying a core release per batch, while
- *    what a thread can hold stays bounded (about 1 MiB + 4 MiB); everything
+ *    what a thread can hold stays bounded (about 256 KiB + 4 MiB); everything
  *    is flushed at thread exit and by malloc_trim. Measured (2-core VM,
  *    medians of 5): glibc-simple 1.07 -> 0.25 s, larson and churn peak RSS
  *    unchanged.

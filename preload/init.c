@@ -28,7 +28,8 @@ static void limits_init(void) {
     if (b < 8) b = 8;
     if (b > UMMP_BATCH_MAX) b = UMMP_BATCH_MAX;
     ummp_g.batch[g] = (uint16_t)b;
-    ummp_g.limit[g] = (uint16_t)(2 * b);
+    /* about 4 KiB to start with, at least 4 blocks (cache.c: was 16 KiB) */
+    ummp_g.limit[g] = (uint16_t)(b / 2 < 4 ? 4 : b / 2);
   }
   for (unsigned m = 0; m < UMMP_NMED; m++) {
     size_t chunk = (size_t)ummp_med_chunk(m) * UMM_GRANULE;

@@ -23,11 +23,11 @@
 _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's smallest chunk");
 
 /* Adaptive small-bin limits (policy at the top of cache.c): a bin's limit
- * starts at ummp_g.limit[g] (2 x batch) and doubles on each overflow up to
+ * starts at ummp_g.limit[g] (half a batch) and doubles on each overflow up to
  * UMMP_BIN_CAP bytes; the limits of one thread add up to UMMP_THREAD_CAP
  * bytes at most (the largest bin is halved to make room). */
 #define UMMP_BIN_CAP    ((size_t)512 << 10)      /* was 128 KiB */
-#define UMMP_THREAD_CAP ((size_t)4 << 20)        /* growth above the starting limits (which add up to about 1 MiB); was 1 MiB: python3 0.576 -> 0.516 s (glibc 0.573), RSS not higher */
+#define UMMP_THREAD_CAP ((size_t)4 << 20)        /* growth above the starting limits (which add up to about 256 KiB); was 1 MiB: python3 0.576 -> 0.516 s (glibc 0.573), RSS not higher */
 
 /* Medium classes (cache.c): chunks of UMMP_MAX_GRAN+1 .. UMMP_MED_MAX_GRAN
  * granules, 8 classes per power of two (class chunk sizes 72, 80, 88, ...
