@@ -51,11 +51,10 @@
  * (it uses the _nowait calls); every use of shared state is inside a
  * fork-gate section (fork.c). A slow path uses a small bin only while it
  * holds the bin's gate (ummp_gate_hold, internal.h), and keeps the bin's
- * room in a local that ummp_gate_open stores back: a handler that
- * interrupted a fast path (not re-entrant: that path holds only its bin's
- * gate) can run a full slow path but finds that one bin held, and serves
- * the request from the core instead. Functions named *_held need the gate
- * of their bin held by the caller. */
+ * signed room in a local that ummp_gate_open stores back. A handler that
+ * interrupted a fast path is re-entrant too (ummp_reentrant sees the held
+ * gate). Functions named *_held need the gate of their bin held by the
+ * caller. */
 #include "internal.h"
 #include <errno.h>
 #include <string.h>
@@ -73,7 +72,8 @@ void ummp_bad_pointer(const char *op, const void *p) {
   const char *what = ": invalid pointer";
   if (ummp_in_arena(p)) {
     uint64_t h = hdr_of(p);
-    if (hdr_check_ok(chunk_of(p), h) && (hdr_is_free(h) || hdr_is_deferred(h) || ummp_is_cached(p)))
+    if (h == HDR_DEAD ||                             /* a chunk start a merge absorbed, as the core says */
+        (hdr_check_ok(chunk_of(p), h) && (hdr_is_free(h) || hdr_is_deferred(h) || ummp_is_cached(p))))
       what = ": double free";
     else if ((hdr_check_ok(chunk_of(p), h) && hdr_size(h) >= 2) ||   /* own header fine, umm_owns failed */
              hdr_size_overwritten(chunk_of(p), h, ummp_regions[ummp_region_index(p)].u->end))
@@ -154,12 +154,11 @@ static void flush_med(ummp_tls_t *t, unsigned m, unsigned count) {
 
 void ummp_flush_all(ummp_tls_t *t, int close) {
   for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
-    int r = ummp_gate_hold(&t->gate[g]);
-    if (r < 0) continue;                             /* off, or held by the path a handler interrupted */
-    unsigned ru = (unsigned)r;
-    while (ummp_list_live(t->bin[g])) ru += bin_flush_held(t, g, UMMP_BATCH_MAX * 2);
+    int32_t r;
+    if (!ummp_gate_hold(&t->gate[g], &r)) continue; /* off, or held by the path a handler interrupted */
+    while (ummp_list_live(t->bin[g])) bin_flush_held(t, g, UMMP_BATCH_MAX * 2);
     if (close) ummp_gate_close(&t->gate[g]);
-    else ummp_gate_open(&t->gate[g], ru);
+    else ummp_gate_open(&t->gate[g], t->lim[g]);   /* empty: the room is the limit (any debt is paid) */
   }
   for (unsigned m = 0; m < UMMP_NMED; m++)
     while (ummp_list_live(t->mbin[m])) flush_med(t, m, UMMP_BATCH_MAX * 2);
@@ -168,16 +167,17 @@ void ummp_flush_all(ummp_tls_t *t, int close) {
 /* ---- adaptive bin limits ------------------------------------------------------ */
 /* Lower the limit of bin g (gate held, room *r) to `nl` blocks, flushing
  * what is above it. */
-static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, unsigned *r) {
+static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, int32_t *r) {
   unsigned cur = t->lim[g];
   if (nl >= cur) return;
   for (;;) {
-    unsigned held = cur > *r ? cur - *r : 0;
-    if (held <= nl || !ummp_list_live(t->bin[g])) break;
-    *r += bin_flush_held(t, g, held - nl);
+    int32_t held = (int32_t)cur - *r;
+    if (held <= (int32_t)nl || !ummp_list_live(t->bin[g])) break;
+    *r += (int32_t)bin_flush_held(t, g, (unsigned)held - nl);
   }
   unsigned cut = cur - nl;
-  *r = *r > cut ? *r - cut : 0;
+  *r -= (int32_t)cut;                                /* may leave a debt: paid by the next free's slow path */
+  if (!ummp_list_live(t->bin[g])) *r = (int32_t)nl;
   t->lim[g] = (uint16_t)nl;
   t->lim_bytes -= (size_t)cut * g * UMM_GRANULE;
 }
@@ -185,7 +185,7 @@ static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, unsigned *r)
 /* Bin g (gate held, room *r) overflowed (room 0 on a free): double its
  * limit when the caps allow, halving the thread's largest other bin when the
  * thread cap is in the way. 1 when room was made. */
-static int bin_grow_held(ummp_tls_t *t, unsigned g, unsigned *r) {
+static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
   if ((t->cyc[g] & 0x7f) < 2) return 0;           /* not (yet) a bin this thread cycles */
   size_t chunk = (size_t)g * UMM_GRANULE;
   unsigned cur = t->lim[g];
@@ -203,19 +203,18 @@ static int bin_grow_held(ummp_tls_t *t, unsigned g, unsigned *r) {
     if (!big || tries >= 4) return 0;
     unsigned nl = t->lim[big] / 2;
     if (nl < ummp_g.limit[big]) nl = ummp_g.limit[big];
-    int rb = ummp_gate_hold(&t->gate[big]);
-    if (rb < 0) return 0;                            /* held by the path a handler interrupted */
-    unsigned rbu = (unsigned)rb;
-    bin_shrink_held(t, big, nl, &rbu);
-    ummp_gate_open(&t->gate[big], rbu);
+    int32_t rb;
+    if (!ummp_gate_hold(&t->gate[big], &rb)) return 0;   /* held by the path a handler interrupted */
+    bin_shrink_held(t, big, nl, &rb);
+    ummp_gate_open(&t->gate[big], rb);
   }
   t->lim[g] = (uint16_t)(cur + add);
-  *r += add;
+  *r += (int32_t)add;
   t->lim_bytes += add * chunk;
   return 1;
 }
 
-static inline void bin_push_held(ummp_tls_t *t, unsigned g, void *p, unsigned *r) {
+static inline void bin_push_held(ummp_tls_t *t, unsigned g, void *p, int32_t *r) {
   ummp_list_push(&t->bin[g], p, t->secret);
   (*r)--;
 }
@@ -254,7 +253,7 @@ static void give_back(ummp_tls_t *t, void *p, unsigned g) {
 
 /* Refill bin c (gate held, room *r) with one batch claim; returns a block
  * for the caller. */
-static void *bin_refill_held(ummp_tls_t *t, unsigned c, unsigned *r) {
+static void *bin_refill_held(ummp_tls_t *t, unsigned c, int32_t *r) {
   void *out[UMMP_BATCH_MAX];
   if ((t->cyc[c] & 0x80) && (t->cyc[c] & 0x7f) < 0x7f) t->cyc[c] = (unsigned char)((t->cyc[c] & 0x7f) + 1);
   else t->cyc[c] &= 0x7f;
@@ -263,13 +262,13 @@ static void *bin_refill_held(ummp_tls_t *t, unsigned c, unsigned *r) {
     unsigned ss = 4u << t->nref[c]++;
     if (want > ss) want = ss;
   }
-  if (want > *r + 1u) want = *r + 1u;
+  if ((int32_t)want > *r + 1) want = *r < 0 ? 1u : (unsigned)*r + 1u;
   size_t got = batch_claim(t, c, out, want);
   if (!got) return NULL;
   /* out[] is in address order: push backwards so the lowest comes out first */
   for (size_t i = got - 1; i >= 1; i--) {
     unsigned g = gran_of_block(out[i]);
-    if (g == c && *r) {
+    if (g == c && *r > 0) {
       bin_push_held(t, c, out[i], r);
     } else if (g != c && g <= UMMP_MAX_GRAN && ummp_gate_take_room(&t->gate[g])) {
       ummp_list_push(&t->bin[g], out[i], t->secret);   /* an odd size with room in its bin */
@@ -335,14 +334,17 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
     goto last;
   }
   t->misses++;
-  int r = n <= UMMP_SMALL_MAX ? ummp_gate_hold(&t->gate[gran_of_size(n)]) : -1;
-  if (r >= 0) {                                      /* a live thread's bin (its gate is off otherwise) */
-    unsigned c = gran_of_size(n), ru = (unsigned)r;
+  int32_t r;
+  if (n <= UMMP_SMALL_MAX && ummp_gate_hold(&t->gate[gran_of_size(n)], &r)) {
+    unsigned c = gran_of_size(n);                    /* a live thread's bin (its gate is off otherwise) */
     void **b = list_pop(t, &t->bin[c]);            /* reports a corrupted head */
     void *p = b;
-    if (b) ru++;                                     /* filled since the fast path looked */
-    else p = bin_refill_held(t, c, &ru);
-    ummp_gate_open(&t->gate[c], ru);
+    if (b) r++;                                      /* filled since the fast path looked */
+    else {
+      r = t->lim[c];                                 /* empty: the room is the limit (any debt is paid) */
+      p = bin_refill_held(t, c, &r);
+    }
+    ummp_gate_open(&t->gate[c], r);
     if (b) ummp_block_retag(b, t->cur_tag);
     if (p) return p;
   } else if (n > ummp_g.large_threshold) {
@@ -427,22 +429,20 @@ void *ummp_malloc_raw(size_t n, const void *ra) {
 }
 
 /* ---- free ------------------------------------------------------------------- */
-/* Push p (g granules) into its bin, making room when the bin is full: 1, or
- * 0 when the bin cannot be held (off: cache off or thread not live; held by
- * the fast path a signal handler interrupted) or is empty with no room (a
- * room count an interleaving left off, internal.h). */
+/* Push p (g granules) into its bin, making room when the bin is full (or in
+ * debt: internal.h): 1, or 0 when the bin cannot be held (off: cache off or
+ * thread not live; held by the fast path a signal handler interrupted). */
 static int bin_free(ummp_tls_t *t, unsigned g, void *p) {
-  int r = ummp_gate_hold(&t->gate[g]);
-  if (r < 0) return 0;
-  unsigned ru = (unsigned)r;
-  if (!ru && !bin_grow_held(t, g, &ru)) {
-    ru += bin_flush_held(t, g, ummp_g.batch[g]);
+  int32_t r;
+  if (!ummp_gate_hold(&t->gate[g], &r)) return 0;
+  if (r <= 0 && !(r == 0 && bin_grow_held(t, g, &r))) {
+    while (r <= 0 && ummp_list_live(t->bin[g])) r += (int32_t)bin_flush_held(t, g, ummp_g.batch[g]);
+    if (r <= 0) r = t->lim[g];                       /* empty: the room is the limit */
     t->cyc[g] |= 0x80;                               /* a refill after this completes a cycle */
   }
-  int pushed = ru != 0;
-  if (pushed) bin_push_held(t, g, p, &ru);
-  ummp_gate_open(&t->gate[g], ru);
-  return pushed;
+  bin_push_held(t, g, p, &r);
+  ummp_gate_open(&t->gate[g], r);
+  return 1;
 }
 
 void ummp_free_arena(ummp_tls_t *t, void *p) {

@@ -111,10 +111,8 @@ void ummp_thread_setup(ummp_tls_t *t) {
   t->secret = ummp_g.secret;
   ummp_tag_thread_setup(t);
   t->state = UMMP_T_LIVE;
-  for (unsigned g = 0; g < UMMP_NBINS; g++) {       /* the fast paths may use the bins from here */
-    if (ummp_g.cfg.cache && g >= UMMP_MIN_GRAN) ummp_gate_open(&t->gate[g], t->lim[g]);
-    else ummp_gate_close(&t->gate[g]);
-  }
+  for (unsigned g = 0; g < UMMP_NBINS; g++)         /* the fast paths may use the bins from here */
+    ummp_gate_init(&t->gate[g], ummp_g.cfg.cache && g >= UMMP_MIN_GRAN ? UMMP_GATE_OPEN + t->lim[g] : UMMP_GATE_OFF);
   __atomic_fetch_add(&ummp_g.threads, 1, __ATOMIC_RELAXED);
   if (ummp_g.key_ok) pthread_setspecific((pthread_key_t)ummp_g.key, t);
 }

@@ -37,11 +37,19 @@ extern __thread ummp_tls_t ummp_tls __attribute__((tls_model("initial-exec")));
  * to the room). A take that fails undoes its add with one subtract before
  * anything else. Every change of a gate is an add, so the value is always the
  * start value plus the sum of the changes, whatever the interleaving; a
- * handler that runs inside another take's failure window (2 instructions)
- * can at worst leave a room count off by its own +-1, which the slow paths
- * clamp (ummp_gate_hold). The slow paths hold a bin with ummp_gate_hold
- * (one CAS; -1 when the bin is held or off) and reopen it with
- * ummp_gate_open; a slow path that cannot hold a bin uses the core instead.
+ * handler that runs inside a failed take's window (take to undo: a free
+ * finding the bin full leaves it reading as open with a huge room) may push
+ * more than the room allows; the sum then leaves the room negative (a debt)
+ * once the undo is done, and the next slow path flushes it off: nothing is
+ * ever clamped or stored over, so no count is lost. The slow paths hold a
+ * bin with ummp_gate_hold (one CAS; 0 when the bin is held or off), keep its
+ * signed room in a local and reopen it with ummp_gate_open (a store: while a
+ * gate is held, a handler's take fails and undoes itself before the holder
+ * runs again); a slow path that cannot hold a bin uses the core instead.
+ * Thread set-up opens or closes the gates with an add: a take that the set-up
+ * (in a signal handler) interrupted still has its undo to run. Limit: 8
+ * nested handlers, each in a failed take's window on a held gate, would add
+ * up to an open-looking value.
  * No gate change is an atomic (locked) instruction on the fast paths. */
 #define UMMP_GATE_E    (1u << 28)
 #define UMMP_GATE_OPEN (0u - UMMP_GATE_E)
@@ -91,31 +99,34 @@ static inline __attribute__((always_inline)) void ummp_gate_give(uint32_t *gate,
   *gate += UMMP_GATE_OPEN + d;
 }
 
-/* Slow paths: hold bin gate; its room (>= 0), or -1 when it is held (by the
- * fast or slow path this signal handler interrupted) or off. One CAS: a
- * handler cannot split it. A room that an interleaving left negative (see
- * above) reads as 0. */
-static inline int ummp_gate_hold(uint32_t *gate) {
+/* Slow paths: hold bin gate: 1 and *room its room (negative: a debt, see
+ * above), or 0 when it is held (by the fast or slow path this signal handler
+ * interrupted) or off. One CAS: a handler cannot split it. */
+static inline int ummp_gate_hold(uint32_t *gate, int32_t *room) {
   uint32_t v = __atomic_load_n(gate, __ATOMIC_RELAXED);
   for (;;) {
-    if (v < UMMP_GATE_HIGH) return -1;
-    int32_t r = (int32_t)(v - UMMP_GATE_OPEN);
-    uint32_t nv = r < 0 ? 0u : (uint32_t)r;
-    if (__atomic_compare_exchange_n(gate, &v, nv, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+    if (v < UMMP_GATE_HIGH) return 0;
+    if (__atomic_compare_exchange_n(gate, &v, 0u, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
       ummp_barrier();
-      return (int)nv;
+      *room = (int32_t)(v - UMMP_GATE_OPEN);
+      return 1;
     }
   }
 }
-/* Reopen a gate held with ummp_gate_hold, with room r. */
-static inline void ummp_gate_open(uint32_t *gate, unsigned r) {
+/* Reopen a gate held with ummp_gate_hold, with room r (a debt leaves it
+ * below OPEN: the fast paths' takes fail and the slow paths pay it off). */
+static inline void ummp_gate_open(uint32_t *gate, int32_t r) {
   ummp_barrier();
-  __atomic_store_n(gate, UMMP_GATE_OPEN + r, __ATOMIC_RELAXED);
+  __atomic_store_n(gate, UMMP_GATE_OPEN + (uint32_t)r, __ATOMIC_RELAXED);
 }
-/* Close a held gate for good (thread exit, cache off). */
+/* Close a held gate for good (thread exit). */
 static inline void ummp_gate_close(uint32_t *gate) {
   ummp_barrier();
   __atomic_store_n(gate, UMMP_GATE_OFF, __ATOMIC_RELAXED);
+}
+/* Thread set-up: move a gate from 0 (not set up) to `to` with one add. */
+static inline void ummp_gate_init(uint32_t *gate, uint32_t to) {
+  __atomic_fetch_add(gate, to, __ATOMIC_RELAXED);
 }
 /* 1 when a gate of live thread t is held: outside a slow path, that means
  * a fast path is in progress on this thread (a signal handler interrupted
@@ -135,8 +146,8 @@ static inline int ummp_gates_held(const ummp_tls_t *t) {
 
 /* The free fast path's header test value for block p whose granule number
  * (from base16) is x: ((x ^ h) << 25) ^ h, h = p's header word. Its CHECK
- * bits are 0 for a good header (umm_header.h); size, IN_USE and DEFERRED
- * read through. The header may change under a neighbour's CAS, but only in
+ * bits are 0 for a good in-use header (umm_header.h: a free chunk's has a
+ * bit flipped); size and DEFERRED read through. The header may change under a neighbour's CAS, but only in
  * the LOCK and PREV_FREE bits, which the caller masks off, so h may be read
  * twice (on x86-64, by two folded loads: 3 instructions instead of 4). */
 static inline __attribute__((always_inline)) uint64_t ummp_hdr_test(uint64_t x, const void *p) {
@@ -203,9 +214,12 @@ static inline __attribute__((always_inline)) void *ummp_bin_pop(ummp_tls_t *t, s
  * or NULL (the slow path decides). On x86-64 it is ummp_bin_pop written out
  * in one asm block, 14 instructions: the compiler's own version spends two
  * more (it keeps bin[c]'s address in a register and copies the result into
- * %rax). Same protocol, same order of stores as ummp_bin_pop; the miss stub
- * (undo the take: its add, or the give-back of an empty bin, is the same
- * subtract) lives in .text.unlikely. */
+ * %rax). Same protocol, same order of stores as ummp_bin_pop. A miss (take
+ * failed, or the bin is empty) undoes the take inside the block (its add,
+ * or the give-back of an empty bin, is the same subtract, on the gate the
+ * take used: t->cls may change under a signal handler that sets the thread
+ * up or pushes a tag), then jumps out; the hit path jumps over that undo
+ * (same instruction count, and no code outside the function's section). */
 static inline __attribute__((always_inline)) void *ummp_malloc_fast(size_t n) {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(UMMP_NO_ASM_FASTPATH)
   void *b;
@@ -217,17 +231,16 @@ static inline __attribute__((always_inline)) void *ummp_malloc_fast(size_t n) {
       "jnc 1f\n\t"
       "movq %%fs:%c[bin](%[off],%[c],8), %[b]\n\t"
       "testb $15, %b[b]\n\t"                          /* empty (UMMP_END) or corrupt */
-      "jnz 1f\n\t"
+      "jz 2f\n"
+      "1:\tsubl %[E], %%fs:%c[gate](%[off],%[c],4)\n\t"
+      "jmp %l[miss]\n"
+      "2:\t"
       "movq (%[b]), %[tmp]\n\t"
       "xorq %%fs:%c[secret](%[off]), %[tmp]\n\t"      /* decode the link */
       "movq %[tmp], %%fs:%c[bin](%[off],%[c],8)\n\t"
       "addq $1, %%fs:%c[pops](%[off],%[c],8)\n\t"
       "movq $0, 8(%[b])\n\t"                          /* no longer cached */
-      "subl %[Em1], %%fs:%c[gate](%[off],%[c],4)\n\t" /* give back, room + 1 */
-      ".pushsection .text.unlikely, \"ax\", @progbits\n"
-      "1:\tsubl %[E], %%fs:%c[gate](%[off],%[c],4)\n\t"
-      "jmp %l[miss]\n\t"
-      ".popsection"
+      "subl %[Em1], %%fs:%c[gate](%[off],%[c],4)" /* give back, room + 1 */
       : [b] "=&a"(b), [off] "=&r"(off), [c] "=&r"(c), [tmp] "=&r"(tmp)
       : [n] "r"(n), [E] "i"((int)UMMP_GATE_E), [Em1] "i"((int)(UMMP_GATE_E - 1)),
         [cls] "i"(offsetof(ummp_tls_t, cls)), [gate] "i"(offsetof(ummp_tls_t, gate)),

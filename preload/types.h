@@ -70,7 +70,7 @@ _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's sm
  * through its gate (internal.h), which also counts its room. */
 typedef struct ummp_tls {
   uint32_t  gate[UMMP_NBINS];              /* bin g's gate: open with room r (pushes a free may still make) = OPEN + r;
-                                              held / off: small values (internal.h). 0 = off (unused bin, cache off). First: the
+                                              held: small; off: UMMP_GATE_OFF (internal.h); 0 until the thread is set up. First: the
                                               fast paths address it with no displacement */
   void     *bin[UMMP_NBINS];               /* cached blocks of g granules: encoded links in word 0, cookie in word 1; UMMP_END-terminated (internal.h) */
   uint64_t  pops[UMMP_NBINS];              /* mallocs served from bin g by the fast path (the cache hits) */
