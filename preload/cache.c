@@ -59,10 +59,6 @@
 #include <errno.h>
 #include <string.h>
 
-static inline unsigned gran_of_size(size_t n) {
-  unsigned c = (unsigned)((n + 23) >> 4);
-  return c < UMMP_MIN_GRAN ? UMMP_MIN_GRAN : c;
-}
 static inline uint64_t hdr_of(const void *p) { return hdr_peek(chunk_of(p)); }
 static inline unsigned gran_of_block(const void *p) { return (unsigned)hdr_size(hdr_of(p)); }
 
@@ -320,7 +316,7 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
     return NULL;
   }
   if (n > UMMP_SMALL_MAX && n <= ummp_g.med_max && t->state == UMMP_T_LIVE) {
-    unsigned m = ummp_med_class(gran_of_size(n));
+    unsigned m = ummp_med_class(ummp_gran_of_size(n));
     void **b = list_pop(t, &t->mbin[m]);
     if (b) {                                         /* a medium hit */
       t->mcount[m]--;
@@ -335,8 +331,8 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
   }
   t->misses++;
   int32_t r;
-  if (n <= UMMP_SMALL_MAX && ummp_gate_hold(&t->gate[gran_of_size(n)], &r)) {
-    unsigned c = gran_of_size(n);                    /* a live thread's bin (its gate is off otherwise) */
+  unsigned c = ummp_gran_of_size(n);
+  if (n <= UMMP_SMALL_MAX && ummp_gate_hold(&t->gate[c], &r)) {   /* a live thread's bin (its gate is off otherwise) */
     void **b = list_pop(t, &t->bin[c]);            /* reports a corrupted head */
     void *p = b;
     if (b) r++;                                      /* filled since the fast path looked */
@@ -381,9 +377,7 @@ static void thread_start(ummp_tls_t *t) {
  * zeroed), then the tag. NULL when the bin is empty or the cache is held. */
 static inline __attribute__((always_inline)) void *tag_lane(ummp_tls_t *t, size_t n, const void *ra) {
   uint32_t tag = ummp_tag_for(t, ra);
-  size_t c = (n + 23) >> 4;
-  c += c < UMMP_MIN_GRAN;
-  void *b = ummp_bin_pop(t, c);
+  void *b = ummp_bin_pop(t, ummp_gran_of_size(n));
   if (ummp_likely(b != NULL)) ummp_block_retag(b, tag);
   return b;
 }
@@ -522,18 +516,8 @@ UMMP_NOINLINE void *ummp_malloc_slow_tail(size_t n) {
   uint32_t s = t->site_cache[(r * 0x9e3779b97f4a7c15ull) >> 56];
   if (ummp_unlikely(s == 0) || __atomic_load_n(&ummp_g.site_tab[s - 1], __ATOMIC_RELAXED) != r) return lane_any(n, ra);
   uint32_t tag = UMMP_TAGK_SITE | (s - 1);
-  size_t c = (n + 23) >> 4;
-  c += c < UMMP_MIN_GRAN;
-  if (ummp_unlikely(!ummp_gate_take(&t->gate[c]))) return ummp_malloc_slow_general(n, ra);
-  void **b = t->bin[c];
-  if (ummp_unlikely(((uintptr_t)b & 15) != 0)) {   /* empty or corrupted: the general path tells */
-    ummp_gate_give(&t->gate[c], 0);
-    return ummp_malloc_slow_general(n, ra);
-  }
-  t->bin[c] = ummp_link_next(b, t->secret);
-  t->pops[c]++;
-  b[1] = NULL;
-  ummp_gate_give(&t->gate[c], 1);
+  void *b = ummp_bin_pop(t, ummp_gran_of_size(n));
+  if (ummp_unlikely(b == NULL)) return ummp_malloc_slow_general(n, ra);   /* empty, held or corrupted: it tells */
   if (ummp_unlikely(hdr_tags(__atomic_load_n((uint64_t *)b - 1, __ATOMIC_RELAXED)) != tag)) return retag_ret(b, tag);
   return b;
 }

@@ -105,7 +105,6 @@ void ummp_thread_setup(ummp_tls_t *t) {
   for (unsigned m = 0; m < UMMP_NMED; m++) t->mbin[m] = UMMP_END;
   if (ummp_g.cfg.cache)
     for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) t->lim[g] = ummp_g.limit[g];
-  for (size_t n = 0; n <= UMMP_SMALL_MAX; n++) t->cls[n] = (unsigned char)(n <= 24 ? UMMP_MIN_GRAN : (n + 23) >> 4);
   t->base16 = ummp_g.base16;
   t->lim_rot = __atomic_load_n(&ummp_g.lim_rot, __ATOMIC_RELAXED);
   t->secret = ummp_g.secret;

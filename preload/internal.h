@@ -53,45 +53,34 @@ extern __thread ummp_tls_t ummp_tls __attribute__((tls_model("initial-exec")));
  * No gate change is an atomic (locked) instruction on the fast paths. */
 #define UMMP_GATE_E    (1u << 28)
 #define UMMP_GATE_OPEN (0u - UMMP_GATE_E)
-#define UMMP_GATE_HIGH 0x80000000u                /* at or above: open (r = gate - OPEN, clamped at 0) */
+#define UMMP_GATE_HIGH 0x80000000u                /* at or above: open (room = gate - OPEN, negative: a debt) */
 #define UMMP_GATE_OFF  0x40000000u                /* off (a live thread's unused bin, or cache off); below: held */
 
-/* Take bin gate for a pop: 1 (held; room unchanged) or 0 (untouched). The
- * take must be one instruction (a signal cannot split it); the undo and the
- * give need not be: a handler that runs between their load and store finds
- * the bin held, so whatever it does to the gate it undoes. */
-static inline __attribute__((always_inline)) int ummp_gate_take(uint32_t *gate) {
+/* Add k (a constant) to a gate: 1 when the add carried (the take worked),
+ * else 0 with the add undone. The add must be one instruction (a signal
+ * cannot split it); the undo and the give need not be: a handler that runs
+ * between their load and store finds the bin held, so whatever it does to
+ * the gate it undoes. */
+static inline __attribute__((always_inline)) int ummp_gate_try(uint32_t *gate, uint32_t k) {
 #if defined(__x86_64__)
-  __asm__ goto("addl %1, %0\n\tjnc %l[no]" : : "m"(*gate), "i"((int)UMMP_GATE_E) : "cc", "memory" : no);
+  __asm__ goto("addl %1, %0\n\tjnc %l[no]" : : "m"(*gate), "i"((int)k) : "cc", "memory" : no);
   return 1;
 no:
-  *gate -= UMMP_GATE_E;
+  *gate -= k;
   return 0;
 #else
-  uint32_t v = __atomic_fetch_add(gate, UMMP_GATE_E, __ATOMIC_RELAXED);
+  uint32_t v = __atomic_fetch_add(gate, k, __ATOMIC_RELAXED);
   ummp_barrier();
-  if (v >= UMMP_GATE_OPEN) return 1;
-  __atomic_fetch_sub(gate, UMMP_GATE_E, __ATOMIC_RELAXED);
+  if (v >= 0u - k) return 1;                       /* v + k carried */
+  __atomic_fetch_sub(gate, k, __ATOMIC_RELAXED);
   return 0;
 #endif
 }
+/* Take bin gate for a pop: 1 (held; room unchanged) or 0 (untouched). */
+#define ummp_gate_take(gate)      ummp_gate_try((gate), UMMP_GATE_E)
 /* Take bin gate for a push: 1 (held, one unit of room used) or 0 (held,
  * off, or no room; untouched). */
-static inline __attribute__((always_inline)) int ummp_gate_take_room(uint32_t *gate) {
-#if defined(__x86_64__)
-  __asm__ goto("addl %1, %0\n\tjnc %l[no]" : : "m"(*gate), "i"((int)(UMMP_GATE_E - 1)) : "cc", "memory" : no);
-  return 1;
-no:
-  *gate -= UMMP_GATE_E - 1;
-  return 0;
-#else
-  uint32_t v = __atomic_fetch_add(gate, UMMP_GATE_E - 1, __ATOMIC_RELAXED);
-  ummp_barrier();
-  if (v > UMMP_GATE_OPEN) return 1;
-  __atomic_fetch_sub(gate, UMMP_GATE_E - 1, __ATOMIC_RELAXED);
-  return 0;
-#endif
-}
+#define ummp_gate_take_room(gate) ummp_gate_try((gate), UMMP_GATE_E - 1)
 /* Give a taken gate back, its room changed by d (+1 after a pop, 0 after a
  * push: the take already counted it, or an empty bin). */
 static inline __attribute__((always_inline)) void ummp_gate_give(uint32_t *gate, uint32_t d) {
@@ -256,6 +245,12 @@ miss:
   ummp_tls_t *t = &ummp_tls;
   return ummp_bin_pop(t, t->cls[n]);
 #endif
+}
+/* Granules of the chunk that serves a request of n bytes (its small bin when
+ * n <= UMMP_SMALL_MAX: what t->cls[n] holds, tag.c). */
+static inline unsigned ummp_gran_of_size(size_t n) {
+  unsigned c = (unsigned)((n + 23) >> 4);
+  return c < UMMP_MIN_GRAN ? UMMP_MIN_GRAN : c;
 }
 /* Medium class of a chunk of g granules (UMMP_MAX_GRAN < g <= UMMP_MED_MAX_GRAN):
  * the smallest class whose chunk holds g granules. */
@@ -442,7 +437,8 @@ void   ummp_check_arena_ptr(const char *op, const void *p);
 /* ---- tag.c: block tags (design at the top of tag.c) ----------------------------- */
 /* Reserve the site table when UMM_TAG=site. 0 / -1 (then every site gets the overflow tag). */
 int    ummp_tag_init(void);
-/* Thread set-up: thread serial and tag; sends malloc to the tag lane when needed. */
+/* Thread set-up: thread serial and tag; fills t->cls, or zeroes it to send
+ * malloc to the tag lane. */
 void   ummp_tag_thread_setup(ummp_tls_t *t);
 /* The site-table slot of return address ra, inserting it (lock-free); the
  * overflow tag when the table is full. Fills t->site_cache[h]. */

@@ -82,9 +82,9 @@ uint32_t ummp_site_lookup(ummp_tls_t *t, uintptr_t ra, unsigned h) {
 
 void ummp_block_retag_cas(void *p, uint32_t tag) { umm_retag(p, tag); }
 
-/* The size-class table the fast path uses (t->cls), as thread set-up fills it. */
+/* The size-class table the fast path uses (t->cls) when no tag lane is on. */
 static void cls_fill(unsigned char *cls) {
-  for (size_t n = 0; n <= UMMP_SMALL_MAX; n++) cls[n] = (unsigned char)(n <= 24 ? UMMP_MIN_GRAN : (n + 23) >> 4);
+  for (size_t n = 0; n <= UMMP_SMALL_MAX; n++) cls[n] = (unsigned char)ummp_gran_of_size(n);
 }
 
 static int tag_lane(const ummp_tls_t *t) {
@@ -95,6 +95,7 @@ void ummp_tag_thread_setup(ummp_tls_t *t) {
   uint32_t serial = __atomic_add_fetch(&ummp_g.thread_serial, 1, __ATOMIC_RELAXED);
   t->thread_tag = UMMP_TAGK_THREAD | (serial & ~UMMP_TAG_KIND);
   if (tag_lane(t)) memset(t->cls, 0, sizeof t->cls);
+  else cls_fill(t->cls);
 }
 
 UMMP_EXPORT void umm_tag_push(uint32_t tag) {
