@@ -92,8 +92,17 @@ UMM_API void     umm_set_tags(umm_t *u, void *p, uint32_t tags);
  * neighbour's operation holds the lock. Not for signal handlers. */
 UMM_API void     umm_retag(void *p, uint32_t tags);
 /* 1 when p looks like a live block of u: inside the region, aligned, header
- * in use and consistent with its successor. Cheap; does not lock. */
+ * in use (not freed by umm_free_nowait) and consistent with its successor.
+ * Cheap; does not lock. umm_owns(u, p) == (umm_ptr_state(u, p) == UMM_PTR_LIVE). */
 UMM_API int      umm_owns(umm_t *u, const void *p);
+/* What p is to u, read from its header and its successor's (no lock, nothing
+ * written; p may be any value), the diagnosis behind free's and realloc's
+ * messages: a live block; freed (a free chunk, one freed by
+ * umm_free_nowait, or a chunk start a merge absorbed: a double free);
+ * corrupt (its header was overwritten: a size byte, or a size that does not
+ * lead to a valid next header); invalid (anything else). */
+enum { UMM_PTR_LIVE = 0, UMM_PTR_INVALID = 1, UMM_PTR_FREED = 2, UMM_PTR_CORRUPT = 3 };
+UMM_API int      umm_ptr_state(umm_t *u, const void *p);
 
 /* ---- walking --------------------------------------------------------------- */
 #define UMM_CHUNK_DEFERRED 1u              /* umm_chunk_t.flags: freed by umm_free_nowait, not yet merged */

@@ -66,14 +66,10 @@ void ummp_bad_pointer(const char *op, const void *p) {
   char msg[96];
   size_t n = ummp_fmt_str(msg, sizeof msg, 0, op);
   const char *what = ": invalid pointer";
-  if (ummp_in_arena(p)) {
-    uint64_t h = hdr_of(p);
-    if (h == HDR_DEAD ||                             /* a chunk start a merge absorbed, as the core says */
-        (hdr_check_ok(chunk_of(p), h) && (hdr_is_free(h) || hdr_is_deferred(h) || ummp_is_cached(p))))
-      what = ": double free";
-    else if ((hdr_check_ok(chunk_of(p), h) && hdr_size(h) >= 2) ||   /* own header fine, umm_owns failed */
-             hdr_size_overwritten(chunk_of(p), h, ummp_regions[ummp_region_index(p)].u->end))
-      what = ": corrupted header (size does not match the next chunk)";
+  if (ummp_in_arena(p)) {                           /* the core's diagnosis, plus the thread caches' */
+    int st = ummp_is_cached(p) ? UMM_PTR_FREED : umm_ptr_state(ummp_regions[ummp_region_index(p)].u, p);
+    if (st == UMM_PTR_FREED) what = ": double free";
+    else if (st == UMM_PTR_CORRUPT) what = ": corrupted header (size does not match the next chunk)";
   } else if (ummp_large_recently_freed(p)) {
     what = ": double free";
   }
@@ -83,9 +79,7 @@ void ummp_bad_pointer(const char *op, const void *p) {
 }
 
 void ummp_check_arena_ptr(const char *op, const void *p) {
-  if (ummp_unlikely(ummp_is_cached(p))) ummp_bad_pointer(op, p);
-  ummp_region_t *r = &ummp_regions[ummp_region_index(p)];
-  if (ummp_unlikely(!umm_owns(r->u, p) || hdr_is_deferred(hdr_of(p)))) ummp_bad_pointer(op, p);
+  if (ummp_unlikely(ummp_is_cached(p) || !umm_owns(ummp_regions[ummp_region_index(p)].u, p))) ummp_bad_pointer(op, p);
 }
 
 void ummp_list_corrupt(const void *bad) {

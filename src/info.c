@@ -37,15 +37,9 @@ void umm_retag(void *p, uint32_t tags) {
   if (hdr_tags(hdr_peek(c)) != tags) retag(NULL, c, tags);
 }
 
-int umm_owns(umm_t *u, const void *p) {
-  uintptr_t a = (uintptr_t)p;
-  if ((a & (G - 1)) != 0 || a - UMM_HEADER_SIZE < (uintptr_t)u->first || a - UMM_HEADER_SIZE >= (uintptr_t)u->end)
-    return 0;
-  umm_block_t *c = chunk_of(p);
-  uint64_t h = ummi_peek_any(c);                    /* p may be any pointer */
-  size_t g = hdr_size(h);
-  if (!hdr_check_ok(c, h) || !hdr_is_used(h) || g < MIN_G || (size_t)((char *)u->end - (char *)c) < g * G)
-    return 0;
-  uint64_t hs = ummi_peek_any(chunk_at(c, g));
-  return hdr_check_ok(chunk_at(c, g), hs) && !hdr_prev_free(hs);
+int umm_ptr_state(umm_t *u, const void *p) {
+  umm_block_t *c;
+  return ummi_ptr_state(u, p, &c);
 }
+
+int umm_owns(umm_t *u, const void *p) { return umm_ptr_state(u, p) == UMM_PTR_LIVE; }

@@ -72,24 +72,6 @@ static inline umm_block_t **chunk_footer(umm_block_t *c, size_t g) { return (umm
 static inline umm_block_t *chunk_prev_free(umm_block_t *c) { return *(umm_block_t **)((char *)c - sizeof(void *)); }
 static inline size_t       chunk_usable(size_t g)          { return g * G - UMM_HEADER_SIZE; }
 
-/* For error messages only: 1 when h, which fails its CHECK, looks like an
- * in-use header whose low size byte was overwritten (a 1-byte overflow from
- * the block before): the size restored from CHECK (low 7 bits; bit 7 either
- * way) leads to a valid header that says "previous in use". Reads stay
- * below end (the region's end sentinel). */
-static inline int hdr_size_overwritten(const umm_block_t *c, uint64_t h, const void *end) {
-  if (!hdr_is_used(h)) return 0;
-  size_t low = (size_t)(((h >> HDR_CHECK_SHIFT) ^ ((uintptr_t)c >> 4)) & 0x7f);
-  for (size_t b7 = 0; b7 < 2; b7++) {
-    size_t g = (hdr_size(h) & ~(size_t)0xff) | (b7 << 7) | low;
-    if (g < MIN_G || (size_t)((const char *)end - (const char *)c) < g * G) continue;
-    const umm_block_t *s = (const umm_block_t *)((const char *)c + g * G);
-    uint64_t hs = __atomic_load_n(&s->hdr, __ATOMIC_RELAXED);
-    if (hs != HDR_DEAD && hdr_check_ok(s, hs) && !hdr_prev_free(hs)) return 1;
-  }
-  return 0;
-}
-
 static inline uint64_t hdr_load(const umm_block_t *c) { return __atomic_load_n(&c->hdr, __ATOMIC_ACQUIRE); }
 static inline uint64_t hdr_peek(const umm_block_t *c) { return __atomic_load_n(&c->hdr, __ATOMIC_RELAXED); }
 

@@ -149,28 +149,54 @@ umm_block_t *ummi_split_used_locked(umm_block_t *c, uint64_t *h, size_t keep);
  * UMMI_NOMEM when the successor cannot give it, UMMI_CONTENDED (c released). */
 int      ummi_grow_locked(umm_t *u, umm_block_t *c, uint64_t *h, size_t want);
 int      ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out); /* one block of g granules */
-/* Validate a pointer given to free/realloc (msg[0]: invalid pointer message,
- * msg[1]: double free, msg[2]: corrupted header); fatal if bad, else its
- * chunk. No lock, nothing written. The header integrity test: the size must
- * lead to a chunk with a valid header that says "previous in use" (c is in
- * use, so its successor's PREV_FREE stays clear: only freeing c sets it). */
-static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *const msg[3]) {
+/* For error messages only: 1 when h, which fails its CHECK, looks like an
+ * in-use header whose low size byte was overwritten (a 1-byte overflow from
+ * the block before): the size restored from CHECK (low 7 bits; bit 7 either
+ * way) leads to a valid header that says "previous in use". Reads stay
+ * below end (the region's end sentinel). */
+static inline int ummi_size_overwritten(const umm_block_t *c, uint64_t h, const void *end) {
+  if (!hdr_is_used(h)) return 0;
+  size_t low = (size_t)(((h >> HDR_CHECK_SHIFT) ^ ((uintptr_t)c >> 4)) & 0x7f);
+  for (size_t b7 = 0; b7 < 2; b7++) {
+    size_t g = (hdr_size(h) & ~(size_t)0xff) | (b7 << 7) | low;
+    if (g < MIN_G || (size_t)((const char *)end - (const char *)c) < g * G) continue;
+    const umm_block_t *s = (const umm_block_t *)((const char *)c + g * G);
+    uint64_t hs = ummi_peek_any(s);              /* any memory: memcheck must not mind */
+    if (hs != HDR_DEAD && hdr_check_ok(s, hs) && !hdr_prev_free(hs)) return 1;
+  }
+  return 0;
+}
+/* umm_ptr_state (umm.h), with p's chunk in *out when it is live. No lock,
+ * nothing written. The header integrity test: the size must lead to a chunk
+ * with a valid header that says "previous in use" (c is in use, so its
+ * successor's PREV_FREE stays clear: only freeing c sets it). The one
+ * classifier behind every message about a pointer (ummi_validate here, the
+ * preload's through umm_ptr_state). */
+static inline int ummi_ptr_state(umm_t *u, const void *p, umm_block_t **out) {
   uintptr_t a = (uintptr_t)p - UMM_HEADER_SIZE;    /* integer compare: p may be anything */
   if (ummi_unlikely((a & (G - 1)) != UMM_HEADER_SIZE || a < (uintptr_t)u->first || a >= (uintptr_t)u->end))
-    ummi_fatal(msg[0], p);
+    return UMM_PTR_INVALID;
   umm_block_t *c = chunk_of(p);
   uint64_t h = ummi_peek_any(c);
   size_t g = hdr_size(h);
-  if (ummi_unlikely(h == HDR_DEAD))
-    ummi_fatal(msg[1], p);
+  if (ummi_unlikely(h == HDR_DEAD)) return UMM_PTR_FREED;
   if (ummi_unlikely(!hdr_check_ok(c, h) || g < MIN_G))    /* not a header, or a sentinel's */
-    ummi_fatal(hdr_size_overwritten(c, h, u->end) ? msg[2] : msg[0], p);
-  if (ummi_unlikely((size_t)((char *)u->end - (char *)c) < g * G))
-    ummi_fatal(msg[2], p);
+    return ummi_size_overwritten(c, h, u->end) ? UMM_PTR_CORRUPT : UMM_PTR_INVALID;
+  if (ummi_unlikely(hdr_is_free(h) || hdr_is_deferred(h))) return UMM_PTR_FREED;
+  if (ummi_unlikely((size_t)((char *)u->end - (char *)c) < g * G)) return UMM_PTR_CORRUPT;
   umm_block_t *s = chunk_at(c, g);
   uint64_t hs = ummi_peek_any(s);
-  if (ummi_unlikely(hs == HDR_DEAD || !hdr_check_ok(s, hs) || (hdr_is_used(h) && hdr_prev_free(hs))))
-    ummi_fatal(msg[2], p);
+  if (ummi_unlikely(hs == HDR_DEAD || !hdr_check_ok(s, hs) || hdr_prev_free(hs))) return UMM_PTR_CORRUPT;
+  *out = c;
+  return UMM_PTR_LIVE;
+}
+/* Validate a pointer given to free/realloc (msg[0]: invalid pointer message,
+ * msg[1]: double free, msg[2]: corrupted header); fatal if bad, else its
+ * chunk. */
+static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *const msg[3]) {
+  umm_block_t *c = NULL;
+  int st = ummi_ptr_state(u, p, &c);
+  if (ummi_unlikely(st != UMM_PTR_LIVE)) ummi_fatal(msg[st - 1], p);
   return c;
 }
 
