@@ -253,8 +253,13 @@ int ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out) {
 /* A batch takes the best fit for UMMI_BATCH_MIN blocks (or n if fewer) and
  * carves up to n from it: freed holes of a few blocks get reused instead of
  * always cutting fresh memory for the whole batch (which made thread-cache
- * refills grow the heap), while a batch still costs one lock round-trip. */
-#define UMMI_BATCH_MIN 8u
+ * refills grow the heap), while a batch still costs one lock round-trip.
+ * 4 (was 8): the holes that thread-cache flushes leave are mostly short
+ * runs; with 8 they stayed unused while refills cut fresh pages. Peak RSS
+ * (bench/run, medians of 5, with the preload's other changes of the same
+ * commit): rptest 1.84 -> 1.64x glibc, mstress 1.22 -> 1.10x; 2 took
+ * churn's time 1.05 -> 1.17x glibc (more, smaller refills), 4 1.09x. */
+#define UMMI_BATCH_MIN 4u
 
 int ummi_claim(umm_t *u, size_t g, size_t n, uint32_t tags, int nowait, void **out, size_t *got) {
   if (n > MAX_G / g) n = MAX_G / g;
