@@ -26,9 +26,10 @@ _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's sm
  * starts at ummp_g.limit[g] (half a batch) and doubles on each overflow up to
  * UMMP_BIN_CAP bytes; the limits of one thread add up to UMMP_THREAD_CAP
  * bytes at most (the largest bin is halved to make room). */
-#define UMMP_BIN_CAP    ((size_t)128 << 10)      /* 512 KiB let the bins that a random mix of sizes walks up and down
-                                                    (realloc growth, lua) grow to hold megabytes: peak RSS realloc
-                                                    2.02 -> 1.43x glibc, lua 1.28 -> 1.10x, python's time unchanged */
+#define UMMP_BIN_CAP    ((size_t)512 << 10)      /* was 128 KiB (python3 0.576 -> 0.516 s). 128 KiB again would take
+                                                    realloc's peak RSS 2.02 -> 1.43x glibc and lua's 1.28 -> 1.10x, but
+                                                    python3's slow-path mallocs 105k -> 577k (UMM_STATS misses) and
+                                                    its time ~1.0 -> 1.16x glibc (make bench, 2026-11-27): kept */
 #define UMMP_THREAD_CAP ((size_t)4 << 20)        /* growth above the starting limits (which add up to about 256 KiB); was 1 MiB: python3 0.576 -> 0.516 s (glibc 0.573), RSS not higher */
 
 /* Medium classes (cache.c): chunks of UMMP_MAX_GRAN+1 .. UMMP_MED_MAX_GRAN
