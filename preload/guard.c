@@ -161,17 +161,33 @@ static void evict(void *p) {
   ummp_free_raw(p);
 }
 
+/* The quarantine is the thread's own, but a signal handler on the same
+ * thread may free too: the ring is touched only while the thread is held
+ * (ummp_hold), so a handler that interrupts it is re-entrant and frees its
+ * block at once (nowait). Blocks leaving the ring are checked and freed
+ * after the hold, at most GUARD_EVICT per call (a ring left over its byte
+ * budget shrinks on the next calls). Before, a handler's free could evict
+ * the head the interrupted free was evicting: a block freed twice, then
+ * "heap overflow" reports on blocks that were fine, or a crash. */
+#define GUARD_EVICT 8u
 void ummp_guard_free(void *p) {
   int err = errno;
   validate("free()", p);
   size_t n = check_live("free()", p);
   ummp_tls_t *t = &ummp_tls;
+  if (ummp_reentrant(t)) {
+    ummp_free_raw(p);
+    errno = err;
+    return;
+  }
+  ummp_hold(t);
   guard_q_t *q = tls_q;
-  if (!q && !ummp_reentrant(t) && t->state == UMMP_T_LIVE) {
+  if (!q && t->state == UMMP_T_LIVE) {
     q = ummp_os_map(sizeof *q);
     tls_q = q;                                       /* NULL (map failed): no quarantine */
   }
-  if (!q || ummp_reentrant(t)) {
+  if (!q) {
+    ummp_unhold(t);
     ummp_free_raw(p);
     errno = err;
     return;
@@ -182,21 +198,28 @@ void ummp_guard_free(void *p) {
   q->blk[(q->head + q->len) % GUARD_QBLOCKS] = p;
   q->len++;
   q->bytes += n;
-  while (q->len > 0 && (q->len == GUARD_QBLOCKS || q->bytes > GUARD_QBYTES)) {
+  void *out[GUARD_EVICT];
+  unsigned k = 0;
+  while (k < GUARD_EVICT && q->len > 0 && (q->len == GUARD_QBLOCKS || q->bytes > GUARD_QBYTES)) {
     void *o = q->blk[q->head];
     q->head = (q->head + 1) % GUARD_QBLOCKS;
     q->len--;
     q->bytes -= ummp_guard_usable(o);
-    evict(o);
+    out[k++] = o;
   }
+  ummp_unhold(t);
+  for (unsigned i = 0; i < k; i++) evict(out[i]);
   errno = err;
 }
 
 /* Thread exit: empty the quarantine (checked) and drop its mapping. */
 void ummp_guard_thread_exit(void) {
+  ummp_tls_t *t = &ummp_tls;
+  ummp_hold(t);                                      /* a handler's free meanwhile skips the ring */
   guard_q_t *q = tls_q;
-  if (!q) return;
   tls_q = NULL;
+  ummp_unhold(t);
+  if (!q) return;
   while (q->len) {
     void *o = q->blk[q->head];
     q->head = (q->head + 1) % GUARD_QBLOCKS;
