@@ -375,8 +375,14 @@ static inline __attribute__((always_inline)) void *tag_lane(ummp_tls_t *t, size_
   if (ummp_likely(b != NULL)) ummp_block_retag(b, tag);
   return b;
 }
+/* Not while a slow path of this thread is in progress (busy: the caller is a
+ * signal handler that interrupted it): that path may hold a core chunk lock
+ * on a cached block (a walk or a dump visiting it, a free locking its
+ * neighbour), and the re-tag would wait for it for ever. Such a call takes
+ * the re-entrant path (ummp_malloc_raw). A handler that interrupted a fast
+ * path holds no core lock: the lane stays open to it (that bin's gate is held). */
 static inline int tag_lane_on(const ummp_tls_t *t, size_t n) {
-  return n <= UMMP_SMALL_MAX && t->cls[n] == 0 && t->state == UMMP_T_LIVE;
+  return n <= UMMP_SMALL_MAX && t->cls[n] == 0 && t->state == UMMP_T_LIVE && t->busy == 0;
 }
 
 static UMMP_NOINLINE void *ummp_malloc_slow_general(size_t n, const void *ra);
