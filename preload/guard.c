@@ -112,6 +112,15 @@ static int check_block(void *p, size_t u, int want_freed, size_t *n) {
   return 0;
 }
 
+/* 1 when p (usable u; a block the walks see in use) sits in a quarantine:
+ * freed by the program, held by umm until it leaves the ring. Reads the
+ * trailer only (a walk's visitor may call it: nothing is locked or written). */
+int ummp_guard_quarantined(const void *p, size_t u) {
+  if (u < GUARD_EXTRA) return 0;
+  uint64_t tr = *trailer((void *)(uintptr_t)p, u) ^ cookie(p);
+  return (tr & 1) && (size_t)(tr >> 1) <= u - GUARD_EXTRA;
+}
+
 /* Validate p as free()/realloc() would (aborts on a bad pointer). */
 static void validate(const char *op, const void *p) {
   if (ummp_in_arena(p)) ummp_check_arena_ptr(op, p);

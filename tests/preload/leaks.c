@@ -3,7 +3,8 @@
  * leak_mid 2 blocks of 3000, leak_large 1 block of 64 MiB, leak_cycle a
  * cycle of 3 nodes; reachable: a block held by a global, a list of 4 nodes
  * hanging from a global (held by other heap blocks), a block held only by a
- * thread-local variable of the main thread. The leaks are made in a thread that
+ * thread-local variable of the main thread; free_some frees all it takes
+ * (UMM_DEBUG=1: they sit in the quarantine at exit). The leaks are made in a thread that
  * exits (its dead stack is no root) and the main stack is scrubbed. Prints
  * the expected usable bytes per site for the script to compare. */
 #define _GNU_SOURCE
@@ -54,6 +55,17 @@ __attribute__((noinline, visibility("default"))) void keep_some(void) {
   t_keep = malloc(200);
 }
 
+/* Freed at once (by the main thread, so under UMM_DEBUG=1 they are still in
+ * its quarantine at exit): never leaked, never reachable. */
+__attribute__((noinline, visibility("default"))) void free_some(void) {
+  static const size_t sz[] = {48, 3000, 2u << 20};
+  for (int i = 0; i < 30; i++) {
+    char *p = malloc(sz[i % 3]);
+    memset(p, 0x44, sz[i % 3]);
+    free(p);
+  }
+}
+
 static void *leaker(void *arg) {
   (void)arg;
   leak_small();
@@ -70,6 +82,7 @@ __attribute__((noinline)) static void scrub(void) {
 
 int main(void) {
   keep_some();
+  free_some();
   pthread_t th;
   pthread_create(&th, NULL, leaker, NULL);
   pthread_join(th, NULL);
