@@ -80,14 +80,8 @@ int ummp_arena_init(void) {
   return 0;
 }
 
-ummp_region_t *ummp_region_get(uint32_t i) {
-  if (ummp_likely(i < __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE))) return &ummp_regions[i];
-  if (i >= ummp_g.nregions) return NULL;
-  int z = 0;
-  while (!__atomic_compare_exchange_n(&ummp_g.commit_lock, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-    z = 0;
-    ummp_os_yield();
-  }
+/* Commit regions up to i; commit_lock held. */
+static ummp_region_t *commit_upto_locked(uint32_t i) {
   int err = errno;
   ummp_region_t *res = &ummp_regions[i];
   for (uint32_t k = ummp_g.ncommitted; k <= i; k++) {
@@ -100,8 +94,32 @@ ummp_region_t *ummp_region_get(uint32_t i) {
     __atomic_store_n(&ummp_g.ncommitted, k + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&ummp_g.lim_rot, ((size_t)(k + 1) * ummp_g.region_size - 16) >> 4, __ATOMIC_RELEASE);
   }
-  __atomic_store_n(&ummp_g.commit_lock, 0, __ATOMIC_RELEASE);
   errno = err;
+  return res;
+}
+
+ummp_region_t *ummp_region_get(uint32_t i) {
+  if (ummp_likely(i < __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE))) return &ummp_regions[i];
+  if (i >= ummp_g.nregions) return NULL;
+  int z = 0;
+  while (!__atomic_compare_exchange_n(&ummp_g.commit_lock, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    z = 0;
+    ummp_os_yield();
+  }
+  ummp_region_t *res = commit_upto_locked(i);
+  __atomic_store_n(&ummp_g.commit_lock, 0, __ATOMIC_RELEASE);
+  return res;
+}
+
+/* The never-waiting form: NULL when commit_lock is taken (by another thread,
+ * or by the section this call's signal handler interrupted). */
+static ummp_region_t *region_get_nowait(uint32_t i) {
+  if (i < __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE)) return &ummp_regions[i];
+  if (i >= ummp_g.nregions) return NULL;
+  int z = 0;
+  if (!__atomic_compare_exchange_n(&ummp_g.commit_lock, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return NULL;
+  ummp_region_t *res = commit_upto_locked(i);
+  __atomic_store_n(&ummp_g.commit_lock, 0, __ATOMIC_RELEASE);
   return res;
 }
 
@@ -193,6 +211,17 @@ void *ummp_core_malloc_nowait(ummp_tls_t *t, size_t size) {
   uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
   for (uint32_t k = 0; k < nc; k++) {
     void *p = umm_malloc_nowait(ummp_regions[(t->home + k) % nc].u, size, t->cur_tag);
+    if (p) return p;
+  }
+  /* Every committed region was full or had the chunks and bins this request
+   * needs locked, by other threads or by the section a signal handler
+   * interrupted (in a child forked from such a handler, for ever): a fresh
+   * region has no lock held, and committing one only try-locks. Something
+   * that can be had without waiting is not refused. (fork_signal's children
+   * got NULL for malloc(16384) in about 1 run of 6.) */
+  ummp_region_t *r = region_get_nowait(nc);
+  if (r) {
+    void *p = umm_malloc_nowait(r->u, size, t->cur_tag);
     if (p) return p;
   }
   errno = ENOMEM;

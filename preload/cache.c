@@ -213,7 +213,8 @@ static inline void bin_push_held(ummp_tls_t *t, unsigned g, void *p, int32_t *r)
 static void *malloc_reentrant(ummp_tls_t *t, size_t n) {
   if (__atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE) != UMMP_S_READY) { errno = ENOMEM; return NULL; }
   unsigned a = ummp_enter(t);
-  /* the never-waiting path: core nowait calls only, no mmap (so no large
+  /* the never-waiting path: core nowait calls only (and a fresh region when
+   * commit_lock is free: mprotect, arena.c), no mmap (so no large
    * block from a signal handler that interrupted an allocator call) */
   void *p = n > ummp_g.large_threshold ? NULL : ummp_core_malloc_nowait(t, n);
   ummp_leave(t, a);
