@@ -98,11 +98,15 @@ static ummp_region_t *commit_upto_locked(uint32_t i) {
   return res;
 }
 
-ummp_region_t *ummp_region_get(uint32_t i) {
+/* Region i, committing up to it; wait = 0: NULL when commit_lock is taken
+ * (by another thread, or by the section this call's signal handler
+ * interrupted) instead of waiting for it. */
+static ummp_region_t *region_get(uint32_t i, int wait) {
   if (ummp_likely(i < __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE))) return &ummp_regions[i];
   if (i >= ummp_g.nregions) return NULL;
   int z = 0;
   while (!__atomic_compare_exchange_n(&ummp_g.commit_lock, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    if (!wait) return NULL;
     z = 0;
     ummp_os_yield();
   }
@@ -111,17 +115,7 @@ ummp_region_t *ummp_region_get(uint32_t i) {
   return res;
 }
 
-/* The never-waiting form: NULL when commit_lock is taken (by another thread,
- * or by the section this call's signal handler interrupted). */
-static ummp_region_t *region_get_nowait(uint32_t i) {
-  if (i < __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE)) return &ummp_regions[i];
-  if (i >= ummp_g.nregions) return NULL;
-  int z = 0;
-  if (!__atomic_compare_exchange_n(&ummp_g.commit_lock, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return NULL;
-  ummp_region_t *res = commit_upto_locked(i);
-  __atomic_store_n(&ummp_g.commit_lock, 0, __ATOMIC_RELEASE);
-  return res;
-}
+ummp_region_t *ummp_region_get(uint32_t i) { return region_get(i, 1); }
 
 void ummp_backoff(umm_t *u, void *arg) {
   (void)u; (void)arg;
@@ -219,7 +213,7 @@ void *ummp_core_malloc_nowait(ummp_tls_t *t, size_t size) {
    * region has no lock held, and committing one only try-locks. Something
    * that can be had without waiting is not refused. (fork_signal's children
    * got NULL for malloc(16384) in about 1 run of 6.) */
-  ummp_region_t *r = region_get_nowait(nc);
+  ummp_region_t *r = region_get(nc, 0);
   if (r) {
     void *p = umm_malloc_nowait(r->u, size, t->cur_tag);
     if (p) return p;

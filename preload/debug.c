@@ -49,7 +49,7 @@ typedef struct walk_ctx {
  * block was reported as leaked). */
 static int is_cached(const umm_chunk_t *c, uint64_t secret) {
   if (!c->in_use || (c->flags & UMM_CHUNK_DEFERRED) || c->size < 16) return 0;
-  return ((const uint64_t *)c->ptr)[1] == secret || (ummp_g.cfg.guard && ummp_guard_quarantined(c->ptr, c->size));
+  return ((const uint64_t *)c->ptr)[1] == secret || ummp_guard_quarantined(c->ptr, c->size);
 }
 
 static int walk_visit(const umm_chunk_t *c, void *arg) {
@@ -66,7 +66,7 @@ static int walk_visit(const umm_chunk_t *c, void *arg) {
 static int walk_large(void *ptr, size_t size, void *arg) {
   walk_ctx_t *w = arg;
   umm_chunk_t d = {ptr, size, ummp_large_tag(ptr), 1, UMM_CHUNK_LARGE};
-  if (ummp_g.cfg.guard && ummp_guard_quarantined(ptr, size)) { d.in_use = 0; d.flags |= UMM_CHUNK_CACHED; }
+  if (ummp_guard_quarantined(ptr, size)) { d.in_use = 0; d.flags |= UMM_CHUNK_CACHED; }
   return w->visit(&d, w->arg);
 }
 
@@ -213,7 +213,7 @@ static int dump_visit(const umm_chunk_t *c, void *arg) {
 
 static int dump_large(void *ptr, size_t size, void *arg) {
   dump_t *d = arg;
-  if (ummp_g.cfg.guard && ummp_guard_quarantined(ptr, size)) {   /* freed, in a quarantine */
+  if (ummp_guard_quarantined(ptr, size)) {   /* freed, in a quarantine */
     d->cached_blocks++;
     d->cached_bytes += size;
     return 0;
@@ -896,7 +896,7 @@ static int leak_visit(const umm_chunk_t *c, void *arg) {
 }
 static int leak_large(void *ptr, size_t size, void *arg) {
   leak_t *l = arg;
-  if (l->nlg == l->caplg || (ummp_g.cfg.guard && ummp_guard_quarantined(ptr, size))) return 0;
+  if (l->nlg == l->caplg || ummp_guard_quarantined(ptr, size)) return 0;
   size_t i = l->nlg++;
   while (i && l->lg[i - 1].ptr > (uintptr_t)ptr) { l->lg[i] = l->lg[i - 1]; i--; }   /* insertion sort: few */
   l->lg[i] = (lblk_t){(uintptr_t)ptr, size, ummp_large_tag(ptr), 0};

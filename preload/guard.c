@@ -113,10 +113,11 @@ static int check_block(void *p, size_t u, int want_freed, size_t *n) {
 }
 
 /* 1 when p (usable u; a block the walks see in use) sits in a quarantine:
- * freed by the program, held by umm until it leaves the ring. Reads the
- * trailer only (a walk's visitor may call it: nothing is locked or written). */
+ * freed by the program, held by umm until it leaves the ring; 0 when the
+ * debug heap is off. Reads the trailer only (a walk's visitor may call it:
+ * nothing is locked or written). */
 int ummp_guard_quarantined(const void *p, size_t u) {
-  if (u < GUARD_EXTRA) return 0;
+  if (!ummp_g.cfg.guard || u < GUARD_EXTRA) return 0;
   uint64_t tr = *trailer((void *)(uintptr_t)p, u) ^ cookie(p);
   return (tr & 1) && (size_t)(tr >> 1) <= u - GUARD_EXTRA;
 }

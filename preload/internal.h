@@ -474,7 +474,7 @@ void  *ummp_guard_alloc(size_t n, size_t align, const void *ra);
 void   ummp_guard_free(void *p);
 void  *ummp_guard_realloc(void *p, size_t n, const void *ra);
 size_t ummp_guard_usable(const void *p);
-/* 1 when block p (usable u) is in a quarantine (freed, not yet reusable). */
+/* 1 when block p (usable u) is in a quarantine (UMM_DEBUG=1: freed, not yet reusable). */
 int    ummp_guard_quarantined(const void *p, size_t u);
 void   ummp_guard_thread_exit(void);
 /* Check every block (quiet heap); prints one line per damaged block. */
