@@ -40,21 +40,20 @@
 typedef struct walk_ctx {
   umm_visit_fn visit;                      /* the caller's visitor */
   void        *arg;                        /* its argument */
-  uint64_t     secret;                     /* the cache secret (a cached block's cookie) */
 } walk_ctx_t;
 
 /* A block the core sees in use but the program freed: in a thread cache
  * (its cookie), or under UMM_DEBUG=1 in a quarantine (guard.c). Walks, dumps
  * and the leak report count it as cached, never as live (a quarantined
  * block was reported as leaked). */
-static int is_cached(const umm_chunk_t *c, uint64_t secret) {
+static int is_cached(const umm_chunk_t *c) {
   if (!c->in_use || (c->flags & UMM_CHUNK_DEFERRED) || c->size < 16) return 0;
-  return ((const uint64_t *)c->ptr)[1] == secret || ummp_guard_quarantined(c->ptr, c->size);
+  return ummp_is_cached(c->ptr) || ummp_guard_quarantined(c->ptr, c->size);
 }
 
 static int walk_visit(const umm_chunk_t *c, void *arg) {
   walk_ctx_t *w = arg;
-  if (is_cached(c, w->secret)) {
+  if (is_cached(c)) {
     umm_chunk_t d = *c;
     d.in_use = 0;
     d.flags |= UMM_CHUNK_CACHED;
@@ -76,7 +75,7 @@ UMMP_EXPORT int umm_heap_walk(umm_visit_fn visit, void *arg) {
   int nested = ummp_reentrant(t);
   ummp_hold(t);
   unsigned a = ummp_enter(t);
-  walk_ctx_t w = {visit, arg, ummp_g.secret};
+  walk_ctx_t w = {visit, arg};
   int r = 0;
   uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < nc && !r; i++) {
@@ -145,7 +144,6 @@ typedef struct dump {
   uint32_t      nreg;                      /* regions walked */
   int           partial;                   /* some region was skipped (nowait walk) */
   int           nested;                    /* called from inside the allocator: no dladdr */
-  uint64_t      secret;                    /* cache secret (a cached block's cookie) */
   region_sum_t *cur;                       /* region being walked */
   uintptr_t     cur_base;                  /* its start */
   uint64_t      live_blocks, live_bytes;   /* totals (regions and large blocks) */
@@ -200,7 +198,7 @@ static int dump_visit(const umm_chunk_t *c, void *arg) {
   } else if (c->flags & UMM_CHUNK_DEFERRED) {
     d->deferred_blocks++;
     d->deferred_bytes += c->size;
-  } else if (is_cached(c, d->secret)) {
+  } else if (is_cached(c)) {
     r->cached += c->size;
     d->cached_blocks++;
     d->cached_bytes += c->size;
@@ -242,7 +240,6 @@ static int dump_open(dump_t *d, int fd, int nested) {
   d->out = m + NGROUP * sizeof(group_t) + NGROUP * sizeof(uint32_t) + UMMP_MAX_REGIONS * sizeof(region_sum_t);
   d->fd = fd;
   d->nested = nested;
-  d->secret = ummp_g.secret;
   return 0;
 }
 
@@ -583,7 +580,6 @@ typedef struct svg_ctx {
   size_t    rsize;                         /* bytes the band shows */
   uint32_t  top[SVG_NTOP];                 /* the top tags */
   unsigned  ntop;                          /* how many */
-  uint64_t  secret;                        /* cache secret (a cached block's cookie) */
 } svg_ctx_t;
 
 static int svg_visit(const umm_chunk_t *c, void *arg) {
@@ -591,7 +587,7 @@ static int svg_visit(const umm_chunk_t *c, void *arg) {
   unsigned cat = SVG_OTHER;
   if (!c->in_use) cat = SVG_FREE;
   else if (c->flags & UMM_CHUNK_DEFERRED) cat = SVG_OTHER;
-  else if (is_cached(c, s->secret)) cat = SVG_CACHED;
+  else if (is_cached(c)) cat = SVG_CACHED;
   else for (unsigned i = 0; i < s->ntop; i++) if (s->top[i] == c->tags) { cat = i; break; }
   uint64_t start = (uint64_t)((uintptr_t)c->ptr - UMM_HEADER_SIZE - s->base), end = start + c->size + UMM_HEADER_SIZE;
   if (end <= s->origin) return 0;
@@ -686,7 +682,6 @@ static int dump_svg(int fd, int nested) {
   s.col = ummp_os_map(clen);
   if (!s.col) { dump_close(&d); return -1; }
   s.rsize = ummp_g.region_size;
-  s.secret = ummp_g.secret;
   int err = errno;
   collect_held(t, &d);
   for (uint32_t k = 0; k < d.ngroups && s.ntop < SVG_NTOP; k++) s.top[s.ntop++] = d.grp[d.order[k]].tag;
@@ -886,7 +881,7 @@ typedef struct leak {
 
 static int leak_visit(const umm_chunk_t *c, void *arg) {
   leak_t *l = arg;
-  if (!c->in_use || (c->flags & UMM_CHUNK_DEFERRED) || is_cached(c, ummp_g.secret) || l->nb == l->capb) return 0;
+  if (!c->in_use || (c->flags & UMM_CHUNK_DEFERRED) || is_cached(c) || l->nb == l->capb) return 0;
   lblk_t *e = &l->b[l->nb++];
   e->ptr = (uintptr_t)c->ptr;
   e->size = c->size;
