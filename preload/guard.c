@@ -62,6 +62,14 @@ static uint32_t raw_tag(const void *p) {
 static uint64_t *trailer(void *p, size_t u) { return (uint64_t *)((char *)p + u - 8); }
 static uint64_t cookie(const void *p) { return (uintptr_t)p ^ ummp_g.secret; }
 static unsigned char canary(const void *p) { return (unsigned char)((cookie(p) >> 17) | 1u); }
+/* p's trailer decoded, (request << 1) | freed, or TRAILER_BAD when it is no
+ * valid record (overwritten, or a block too small to hold one). */
+#define TRAILER_BAD UINT64_MAX
+static uint64_t trailer_read(const void *p, size_t u) {
+  if (u < GUARD_EXTRA) return TRAILER_BAD;
+  uint64_t tr = *trailer((void *)(uintptr_t)p, u) ^ cookie(p);
+  return (size_t)(tr >> 1) <= u - GUARD_EXTRA ? tr : TRAILER_BAD;
+}
 
 /* One report line "umm: <what> 0xP (<detail> N, allocated at SITE)" on fd 2. */
 static void report(const char *what, const void *p, const char *detail, uint64_t num, const char *unit) {
@@ -87,9 +95,9 @@ static void report(const char *what, const void *p, const char *detail, uint64_t
  * want_freed: 1 for a quarantined block (fill checked too), 0 for a live
  * one, -1 for either. *n gets the request size. */
 static int check_block(void *p, size_t u, int want_freed, size_t *n) {
-  uint64_t tr = *trailer(p, u) ^ cookie(p);
+  uint64_t tr = trailer_read(p, u);
   size_t req = (size_t)(tr >> 1);
-  if (u < GUARD_EXTRA || req > u - GUARD_EXTRA) {
+  if (tr == TRAILER_BAD) {
     report("heap overflow after", p, "size record overwritten", 0, NULL);
     return 1;
   }
@@ -117,9 +125,9 @@ static int check_block(void *p, size_t u, int want_freed, size_t *n) {
  * debug heap is off. Reads the trailer only (a walk's visitor may call it:
  * nothing is locked or written). */
 int ummp_guard_quarantined(const void *p, size_t u) {
-  if (!ummp_g.cfg.guard || u < GUARD_EXTRA) return 0;
-  uint64_t tr = *trailer((void *)(uintptr_t)p, u) ^ cookie(p);
-  return (tr & 1) && (size_t)(tr >> 1) <= u - GUARD_EXTRA;
+  if (!ummp_g.cfg.guard) return 0;
+  uint64_t tr = trailer_read(p, u);
+  return tr != TRAILER_BAD && (tr & 1);
 }
 
 /* Validate p as free()/realloc() would (aborts on a bad pointer). */
@@ -142,10 +150,8 @@ void *ummp_guard_alloc(size_t n, size_t align, const void *ra) {
 }
 
 size_t ummp_guard_usable(const void *p) {
-  size_t u = ummp_block_usable(p);
-  uint64_t tr = *trailer((void *)(uintptr_t)p, u) ^ cookie(p);
-  size_t req = (size_t)(tr >> 1);
-  return u >= GUARD_EXTRA && req <= u - GUARD_EXTRA ? req : 0;
+  uint64_t tr = trailer_read(p, ummp_block_usable(p));
+  return tr == TRAILER_BAD ? 0 : (size_t)(tr >> 1);
 }
 
 /* Check p (validated) and return its request size; aborts on damage or on

@@ -414,7 +414,8 @@ void  *ummp_malloc_slow(size_t n, const void *ra);
 /* The same, tail-called by malloc: ra is this function's own return address. */
 void  *ummp_malloc_slow_tail(size_t n);
 void   ummp_free_slow(void *p);
-/* Push p (a small block of g granules, validated) into the cache or the core. */
+/* Give every block thread t caches back to the core; close: leave its bins'
+ * gates off (thread exit), else open and empty (malloc_trim). */
 void   ummp_flush_all(ummp_tls_t *t, int close);
 /* 1 when p (an arena block) sits in some thread cache (its cookie is present). */
 static inline int ummp_is_cached(const void *p) {
