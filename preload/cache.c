@@ -31,7 +31,14 @@
  *    what a thread can hold stays bounded (about 256 KiB + 4 MiB); everything
  *    is flushed at thread exit and by malloc_trim. Measured (2-core VM,
  *    medians of 5): glibc-simple 1.07 -> 0.25 s, larson and churn peak RSS
- *    unchanged.
+ *    unchanged. A bin grows only when it was refilled since its last
+ *    overflow (cyc bit 7): a bin that overflows again and again without
+ *    emptying is a sink (frees of a size the thread rarely allocates: the
+ *    blocks realloc leaves behind), and growing it only parks memory. In
+ *    bench/workloads/realloc.c bin 65 had grown to its cap, 500 blocks
+ *    (520 KiB) per thread that were never reused, and the holes they pinned
+ *    made the heap spread: peak RSS 2.16 -> 1.33x glibc, rptest 1.78 ->
+ *    1.48x, lua 1.22 -> 1.12x, times unchanged (bench/run, medians of 5).
  *  - Medium classes (UMMP_MAX_GRAN+1 .. UMMP_MED_MAX_GRAN granules, i.e.
  *    1033 B .. 32 KiB) are served by the slow paths only (the fast paths
  *    are unchanged): 4 classes per power of two, a request rounded up to its
@@ -176,7 +183,7 @@ static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, int32_t *r) 
  * limit when the caps allow, halving the thread's largest other bin when the
  * thread cap is in the way. 1 when room was made. */
 static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
-  if ((t->cyc[g] & 0x7f) < 2) return 0;           /* not (yet) a bin this thread cycles */
+  if ((t->cyc[g] & 0x7f) < 2 || (t->cyc[g] & 0x80)) return 0;   /* not (yet) a bin this thread cycles, or no refill since its last overflow */
   size_t chunk = (size_t)g * UMM_GRANULE;
   unsigned cur = t->lim[g];
   unsigned cap = (unsigned)(UMMP_BIN_CAP / chunk);
@@ -430,9 +437,11 @@ void *ummp_malloc_raw(size_t n, const void *ra) {
 static int bin_free(ummp_tls_t *t, unsigned g, void *p) {
   int32_t r;
   if (!ummp_gate_hold(&t->gate[g], &r)) return 0;
-  if (r <= 0 && !(r == 0 && bin_grow_held(t, g, &r))) {
-    while (r <= 0 && ummp_list_live(t->bin[g])) r += (int32_t)bin_flush_held(t, g, ummp_g.batch[g]);
-    if (r <= 0) r = t->lim[g];                       /* empty: the room is the limit */
+  if (r <= 0) {
+    if (!(r == 0 && bin_grow_held(t, g, &r))) {
+      while (r <= 0 && ummp_list_live(t->bin[g])) r += (int32_t)bin_flush_held(t, g, ummp_g.batch[g]);
+      if (r <= 0) r = t->lim[g];                     /* empty: the room is the limit */
+    }
     t->cyc[g] |= 0x80;                               /* a refill after this completes a cycle */
   }
   bin_push_held(t, g, p, &r);

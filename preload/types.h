@@ -100,8 +100,9 @@ typedef struct ummp_tls {
   uint32_t  tag_stack[UMMP_TAG_STACK];     /* the pushed program tags, innermost at tag_depth - 1 */
   uint16_t  lim[UMMP_NBINS];              /* this thread's limit of bin g (blocks): adaptive, see cache.c */
   unsigned char nref[UMMP_NBINS];          /* refills of bin g so far, up to UMMP_SLOW_START (slow start, cache.c) */
-  unsigned char cyc[UMMP_NBINS];           /* bin g's free/alloc cycles: bit 7 = flushed since its last refill; low bits
-                                              count refills that followed a flush (saturating at 127); growth needs 2 */
+  unsigned char cyc[UMMP_NBINS];           /* bin g's free/alloc cycles: bit 7 = overflowed (grew or flushed) since its last refill; low bits
+                                              count refills that followed an overflow (saturating at 127); growth needs 2
+                                              and bit 7 clear */
   size_t    lim_bytes;                     /* sum over the small bins of (lim[g] - ummp_g.limit[g]) x chunk size: the growth, <= UMMP_THREAD_CAP */
   void     *mbin[UMMP_NMED];               /* cached medium blocks of class m: same lists as bin[] */
   uint32_t  mcount[UMMP_NMED];             /* blocks in mbin[m] */
