@@ -39,6 +39,9 @@
  *    (520 KiB) per thread that were never reused, and the holes they pinned
  *    made the heap spread: peak RSS 2.16 -> 1.33x glibc, rptest 1.78 ->
  *    1.48x, lua 1.22 -> 1.12x, times unchanged (bench/run, medians of 5).
+ *  - Between threads: a small bin that overflows, and every small bin of an
+ *    exiting thread, first parks magazines in the depot, and an empty bin
+ *    takes one before it asks the core (the depot section below).
  *  - Medium classes (UMMP_MAX_GRAN+1 .. UMMP_MED_MAX_GRAN granules, i.e.
  *    1033 B .. 32 KiB) are served by the slow paths only (the fast paths
  *    are unchanged): 4 classes per power of two, a request rounded up to its
@@ -138,6 +141,147 @@ static unsigned bin_flush_held(ummp_tls_t *t, unsigned g, unsigned count) {
   return n;
 }
 
+/* ---- the depot: magazines between threads ----------------------------------
+ * Why. A block that one thread frees and another allocates (a thread that
+ * exits and the next one that starts, a consumer and a producer) otherwise
+ * makes a full round trip through the core: the flush releases it (locks,
+ * coalescing), the refill claims it back (locks, splitting), and in a heap
+ * fragmented by longer-lived blocks a refill gets only a few blocks per
+ * claim. A depot (the magazine layer of Bonwick's slab allocator, tcmalloc's
+ * transfer cache) keeps up to UMMP_DEPOT_MAGS lists of a bin's blocks, each
+ * at most ummp_g.limit[g] long, that move between threads whole.
+ *
+ * Policy. A bin that overflows parks one magazine (its newest blocks) when
+ * the depot has room, and flushes to the core otherwise; a thread's exit
+ * flush parks what fits. An empty bin takes the newest magazine before it
+ * asks the core (it fits: the bin's room is its limit, never below
+ * ummp_g.limit[g]). Blocks in the depot stay cached for the core, walks and
+ * dumps (cookie set); the bytes count as held (UMM_STATS "current"), at
+ * most UMMP_DEPOT_MAGS x limit x chunk per bin (8 x about 4 KiB; about 2 MiB
+ * over the 64 bins, never given back by a purge until malloc_trim). malloc_trim
+ * empties the depot into the core (ummp_depot_drain). Tags: the block a
+ * refill returns gets the caller's tag (as from a core claim); under
+ * UMM_TAG=thread the rest of the magazine gets the taking thread's tag (the
+ * memory is that thread's now; UMM_TAG=site re-tags at each pop anyway).
+ *
+ * Lock protocol. One try-lock per bin (ummp_depot_t.lock, an exchange)
+ * guards that bin's n, mag[] and cnt[]; n is also read unlocked as a hint.
+ * It is taken only inside a fork-gate section (so fork never copies it
+ * held), never while another depot lock is held, and never waited for: a
+ * failed try-lock takes the core path instead, so nothing can deadlock on
+ * it. Nothing that can fail runs while it is held (the list walk that cuts a
+ * magazine off a bin aborts only on a corrupted link, and then the process
+ * dies). Signal handlers never reach it: a handler that interrupted a slow
+ * path is re-entrant and uses the core's nowait calls (ummp_reentrant). The
+ * blocks of a magazine are touched only by the thread that holds them: the
+ * putter before it publishes the head under the lock, the taker after it
+ * removed the head under the lock. */
+static ummp_depot_t depot[UMMP_NBINS];
+
+static int depot_trylock(ummp_depot_t *d) {
+  return __atomic_load_n(&d->lock, __ATOMIC_RELAXED) == 0 && __atomic_exchange_n(&d->lock, 1, __ATOMIC_ACQUIRE) == 0;
+}
+static void depot_unlock(ummp_depot_t *d) { __atomic_store_n(&d->lock, 0, __ATOMIC_RELEASE); }
+
+/* Cut the first k (or fewer) blocks of bin g (gate held) off into a list
+ * ending in UMMP_END; its head, count in *n. Checks every link it follows. */
+static void *bin_cut_held(ummp_tls_t *t, unsigned g, unsigned k, unsigned *n) {
+  void **first = t->bin[g], **b = first;
+  unsigned c = 1;
+  for (;;) {
+    void **nx = ummp_link_next(b, t->secret);
+    if (nx == UMMP_END || c == k) { t->bin[g] = nx; break; }
+    if (ummp_unlikely(!ummp_in_arena(nx))) ummp_list_corrupt(nx);
+    b = nx;
+    c++;
+  }
+  b[0] = (void *)((uintptr_t)UMMP_END ^ t->secret);
+  *n = c;
+  return first;
+}
+
+/* Park one magazine of bin g (gate held, non-empty) in the depot: how many
+ * blocks went (the room they make), 0 when the depot is full or busy. */
+static unsigned depot_put_held(ummp_tls_t *t, unsigned g) {
+  ummp_depot_t *d = &depot[g];
+  if (__atomic_load_n(&d->n, __ATOMIC_RELAXED) >= UMMP_DEPOT_MAGS) return 0;
+  if (ummp_unlikely(!ummp_in_arena(t->bin[g]))) ummp_list_corrupt(t->bin[g]);
+  unsigned a = ummp_enter(t), n = 0;
+  if (depot_trylock(d)) {
+    if (d->n < UMMP_DEPOT_MAGS) {
+      d->mag[d->n] = bin_cut_held(t, g, ummp_g.limit[g], &n);
+      d->cnt[d->n] = (uint16_t)n;
+      __atomic_store_n(&d->n, d->n + 1, __ATOMIC_RELAXED);
+    }
+    depot_unlock(d);
+  }
+  ummp_leave(t, a);
+  if (n) __atomic_fetch_add(&ummp_g.depot_puts, 1, __ATOMIC_RELAXED);
+  return n;
+}
+
+/* Refill the empty bin c (gate held, room *r) with the depot's newest
+ * magazine; returns its first block for the caller, NULL when there is none
+ * (or the depot is busy). */
+static void *depot_get_held(ummp_tls_t *t, unsigned c, int32_t *r) {
+  ummp_depot_t *d = &depot[c];
+  if (__atomic_load_n(&d->n, __ATOMIC_RELAXED) == 0) return NULL;
+  void **b = NULL;
+  unsigned n = 0, a = ummp_enter(t);
+  if (depot_trylock(d)) {
+    if (d->n > 0) {
+      uint32_t i = d->n - 1;
+      b = d->mag[i];
+      n = d->cnt[i];
+      __atomic_store_n(&d->n, i, __ATOMIC_RELAXED);
+    }
+    depot_unlock(d);
+  }
+  ummp_leave(t, a);
+  if (!b) return NULL;
+  __atomic_fetch_add(&ummp_g.depot_gets, 1, __ATOMIC_RELAXED);
+  if (ummp_g.cfg.tag_mode == UMMP_TAG_THREAD) {      /* the cached ones are this thread's now */
+    for (void **x = ummp_link_next(b, t->secret); x != UMMP_END; x = ummp_link_next(x, t->secret)) {
+      if (ummp_unlikely(!ummp_in_arena(x))) ummp_list_corrupt(x);
+      ummp_block_retag(x, t->thread_tag);
+    }
+  }
+  ummp_block_retag(b, t->cur_tag);                  /* the caller's: tagged as a core claim would tag it */
+  t->bin[c] = ummp_link_next(b, t->secret);        /* checked by the pops that follow */
+  *r -= (int32_t)n - 1;                             /* fits: room = limit >= ummp_g.limit[c] >= n */
+  b[1] = NULL;                                      /* no longer cached */
+  return b;
+}
+
+/* Give every magazine in the depot back to the core (malloc_trim). */
+void ummp_depot_drain(ummp_tls_t *t) {
+  for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
+    ummp_depot_t *d = &depot[g];
+    for (;;) {
+      if (__atomic_load_n(&d->n, __ATOMIC_RELAXED) == 0) break;
+      void **b = NULL;
+      unsigned a = ummp_enter(t);
+      if (depot_trylock(d)) {
+        if (d->n > 0) { b = d->mag[d->n - 1]; __atomic_store_n(&d->n, d->n - 1, __ATOMIC_RELAXED); }
+        depot_unlock(d);
+      }
+      ummp_leave(t, a);
+      if (!b) break;                                /* busy: another thread is using it */
+      void *blk[UMMP_BATCH_MAX * 2];
+      unsigned k = 0;
+      for (void **x = b; x != UMMP_END; ) {
+        if (ummp_unlikely(!ummp_in_arena(x))) ummp_list_corrupt(x);
+        void **nx = ummp_link_next(x, t->secret);
+        x[1] = NULL;                                /* no longer cached */
+        blk[k++] = x;
+        if (k == UMMP_BATCH_MAX * 2) { release(t, blk, k, (size_t)g * UMM_GRANULE); k = 0; }
+        x = nx;
+      }
+      release(t, blk, k, (size_t)g * UMM_GRANULE);
+    }
+  }
+}
+
 /* Give `count` blocks of medium class m back to the core. */
 static void flush_med(ummp_tls_t *t, unsigned m, unsigned count) {
   void *blk[UMMP_BATCH_MAX * 2];
@@ -153,6 +297,7 @@ void ummp_flush_all(ummp_tls_t *t, int close) {
   for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
     int32_t r;
     if (!ummp_gate_hold(&t->gate[g], &r)) continue; /* off, or held by the path a handler interrupted */
+    if (close) while (ummp_list_live(t->bin[g]) && depot_put_held(t, g)) {}   /* exit: park what fits */
     while (ummp_list_live(t->bin[g])) bin_flush_held(t, g, UMMP_BATCH_MAX * 2);
     if (close) ummp_gate_close(&t->gate[g]);
     else ummp_gate_open(&t->gate[g], t->lim[g]);   /* empty: the room is the limit (any debt is paid) */
@@ -255,6 +400,8 @@ static void *bin_refill_held(ummp_tls_t *t, unsigned c, int32_t *r) {
   void *out[UMMP_BATCH_MAX];
   if ((t->cyc[c] & 0x80) && (t->cyc[c] & 0x7f) < 0x7f) t->cyc[c] = (unsigned char)((t->cyc[c] & 0x7f) + 1);
   else t->cyc[c] &= 0x7f;
+  void *p = depot_get_held(t, c, r);
+  if (p) return p;
   unsigned want = ummp_g.batch[c];
   if (t->nref[c] < UMMP_SLOW_START) {                /* slow start: a bin used a little holds a little */
     unsigned ss = 4u << t->nref[c]++;
@@ -439,6 +586,7 @@ static int bin_free(ummp_tls_t *t, unsigned g, void *p) {
   if (!ummp_gate_hold(&t->gate[g], &r)) return 0;
   if (r <= 0) {
     if (!(r == 0 && bin_grow_held(t, g, &r))) {
+      if (ummp_list_live(t->bin[g])) r += (int32_t)depot_put_held(t, g);
       while (r <= 0 && ummp_list_live(t->bin[g])) r += (int32_t)bin_flush_held(t, g, ummp_g.batch[g]);
       if (r <= 0) r = t->lim[g];                     /* empty: the room is the limit */
     }

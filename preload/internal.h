@@ -417,6 +417,8 @@ void   ummp_free_slow(void *p);
 /* Give every block thread t caches back to the core; close: leave its bins'
  * gates off (thread exit), else open and empty (malloc_trim). */
 void   ummp_flush_all(ummp_tls_t *t, int close);
+/* Give every block parked in the depot back to the core (malloc_trim). */
+void   ummp_depot_drain(ummp_tls_t *t);
 /* 1 when p (an arena block) sits in some thread cache (its cookie is present). */
 static inline int ummp_is_cached(const void *p) {
   return ((const uint64_t *)p)[1] == ummp_g.secret;

@@ -329,6 +329,7 @@ UMMP_EXPORT int malloc_trim(size_t pad) {
   int err = errno;
   ummp_hold(t);
   if (t->state == UMMP_T_LIVE) ummp_flush_all(t, 0);
+  ummp_depot_drain(t);
   unsigned a = ummp_enter(t);
   size_t n = ummp_purge_all();
   ummp_leave(t, a);

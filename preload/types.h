@@ -111,6 +111,20 @@ typedef struct ummp_tls {
                                               return address; verified against the table on use */
 } ummp_tls_t;
 
+/* ---- depot (cache.c): magazines of cached blocks passed between threads ------
+ * A magazine is a bin list (same encoded links and cookies as a thread's bin,
+ * UMMP_END-terminated) of at most ummp_g.limit[g] blocks. A thread whose bin
+ * overflows, or that exits, parks magazines here instead of freeing every
+ * block to the core; a thread whose bin is empty takes one before asking the
+ * core. Policy and lock protocol at the depot section of cache.c. */
+#define UMMP_DEPOT_MAGS 8u                 /* magazines kept per small bin */
+typedef struct ummp_depot {
+  int       lock;                          /* try-lock (atomic exchange): guards n, mag[], cnt[] */
+  uint32_t  n;                             /* magazines held: mag[0..n) (written under lock; read unlocked as a hint) */
+  void     *mag[UMMP_DEPOT_MAGS];          /* list heads (encoded links, cookies set; blocks in use for the core) */
+  uint16_t  cnt[UMMP_DEPOT_MAGS];          /* blocks in each magazine */
+} __attribute__((aligned(64))) ummp_depot_t;
+
 /* ---- fork gate (fork.c) ---------------------------------------------------- */
 #define UMMP_NSLOTS 512u
 typedef struct ummp_slot {
@@ -212,6 +226,8 @@ typedef struct ummp_global {
   uint64_t  hits;                          /* cache hits of exited threads */
   uint64_t  misses;                        /* cache misses of exited threads */
   uint64_t  home_moves;                    /* times a thread left a contended or full home region */
+  uint64_t  depot_puts;                    /* magazines parked in the depot */
+  uint64_t  depot_gets;                    /* refills served by a depot magazine instead of the core */
   uint64_t  threads;                       /* threads set up */
   /* debug heap (tag.c, debug.c) */
   uintptr_t *site_tab;                     /* 2^UMMP_SITE_LOG2 return addresses (0 empty), CAS-inserted, never removed */

@@ -1,0 +1,100 @@
+/* depot.c - what a thread leaves in its cache when it exits goes to the
+ * depot (cache.c), not back to the core, and the next thread that needs
+ * blocks of that size takes it:
+ *   - after thread A freed N blocks and exited, a heap walk reports every one
+ *     of them cached (not live: no leak report; not free in the core);
+ *   - thread B, started afterwards, gets exactly those N blocks back, tagged
+ *     with B's own thread tag (UMM_TAG=thread, the default);
+ *   - a second free of a block parked in the depot is reported as a double
+ *     free (checked in a child process);
+ *   - malloc_trim gives the depot's blocks back to the core: the walk then
+ *     sees none of them cached.
+ * depot.sh also checks the UMM_STATS line that counts depot refills.
+ * N is below the bin's starting limit, so the blocks form one magazine. */
+#include "ptest.h"
+#include "umm_debug.h"
+#include <malloc.h>
+#include <pthread.h>
+
+#define N    20
+#define SIZE 424                                     /* a size class nothing else here uses */
+
+static void *mine[N];                                /* A's blocks */
+static void *got[N];                                 /* B's blocks */
+static uint32_t tag_reused, tag_fresh;
+
+static void *thread_a(void *arg) {
+  (void)arg;
+  for (int i = 0; i < N; i++) { mine[i] = malloc(SIZE); memset(mine[i], 0xa5, SIZE); }
+  for (int i = 0; i < N; i++) free(mine[i]);
+  return NULL;                                       /* exit: the bin goes to the depot */
+}
+
+static void *thread_b(void *arg) {
+  (void)arg;
+  for (int i = 0; i < N; i++) got[i] = malloc(SIZE);
+  void *fresh = malloc(3000);                        /* from the core: this thread's tag */
+  tag_reused = umm_tag_of(got[0]);
+  tag_fresh = umm_tag_of(fresh);
+  free(fresh);
+  for (int i = 0; i < N; i++) free(got[i]);
+  return NULL;
+}
+
+typedef struct { int cached, live, free_core; } count_t;
+static int visit(const umm_chunk_t *c, void *arg) {
+  count_t *k = arg;
+  for (int i = 0; i < N; i++) {
+    if (c->ptr != mine[i]) continue;
+    if (c->flags & UMM_CHUNK_CACHED) k->cached++;
+    else if (c->in_use) k->live++;
+    else k->free_core++;
+  }
+  return 0;
+}
+static count_t walk(void) {
+  count_t k = {0, 0, 0};
+  CHECK(umm_heap_walk(visit, &k) == 0);
+  return k;
+}
+
+static int is_mine(const void *p) {
+  for (int i = 0; i < N; i++) if (mine[i] == p) return 1;
+  return 0;
+}
+
+static void free_again(void *p) { free(p); }
+
+int main(void) {
+  CHECK(pt_preloaded());
+  CHECK(umm_heap_walk != NULL && umm_tag_of != NULL);
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, thread_a, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+
+  count_t k = walk();
+  CHECK(k.cached == N);                              /* parked, still cached */
+  CHECK(k.live == 0);
+
+  char line[256];
+  int sig = pt_child(free_again, mine[N / 2], line, sizeof line);
+  CHECK(sig == SIGABRT);
+  CHECK(strstr(line, "double free") != NULL);
+
+  CHECK(pthread_create(&t, NULL, thread_b, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  int reused = 0;
+  for (int i = 0; i < N; i++) reused += is_mine(got[i]);
+  CHECK(reused == N);                                /* B took A's magazine */
+  const char *mode = getenv("UMM_TAG");
+  if (!mode || !strcmp(mode, "thread"))             /* the default: tags name the thread */
+    CHECK(tag_reused != 0 && tag_reused == tag_fresh);  /* re-tagged for B */
+
+  k = walk();                                        /* B exited: parked again */
+  CHECK(k.cached == N);
+  malloc_trim(0);
+  k = walk();
+  CHECK(k.cached == 0);                              /* back in the core */
+  CHECK(k.live == 0);
+  return pt_report();
+}
