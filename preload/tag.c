@@ -14,8 +14,11 @@
  * A block re-served from a thread cache keeps the tag it had:
  *   - UMM_TAG=none/thread: the malloc fast path is unchanged (no tag work).
  *     With thread, a block freed by another thread and re-served from that
- *     thread's cache keeps its first thread's tag (the tag says which thread
- *     took the memory from the core: approximate after cross-thread frees).
+ *     thread's cache, or parked in the depot by an exiting thread and
+ *     re-served from the next one's cache, keeps its first thread's tag (the
+ *     tag says which thread took the memory from the core: approximate
+ *     after cross-thread frees and thread churn). A refill's own block (the
+ *     one the slow path returns) is tagged for its caller.
  *   - UMM_TAG=site, and any thread while a program tag is pushed: the
  *     thread's size-class table (t->cls) is zeroed, so every small malloc
  *     finds bin 0 (always empty) and goes to ummp_malloc_slow, whose "tag

@@ -3,8 +3,9 @@
  * blocks of that size takes it:
  *   - after thread A freed N blocks and exited, a heap walk reports every one
  *     of them cached (not live: no leak report; not free in the core);
- *   - thread B, started afterwards, gets exactly those N blocks back, tagged
- *     with B's own thread tag (UMM_TAG=thread, the default);
+ *   - thread B, started afterwards, gets exactly those N blocks back; the
+ *     first (the block its refill returns) carries B's own thread tag
+ *     (UMM_TAG=thread, the default; the others keep A's, tag.c);
  *   - a second free of a block parked in the depot is reported as a double
  *     free (checked in a child process);
  *   - malloc_trim gives the depot's blocks back to the core: the walk then
@@ -88,7 +89,7 @@ int main(void) {
   CHECK(reused == N);                                /* B took A's magazine */
   const char *mode = getenv("UMM_TAG");
   if (!mode || !strcmp(mode, "thread"))             /* the default: tags name the thread */
-    CHECK(tag_reused != 0 && tag_reused == tag_fresh);  /* re-tagged for B */
+    CHECK(tag_reused != 0 && tag_reused == tag_fresh);  /* tagged for B */
 
   k = walk();                                        /* B exited: parked again */
   CHECK(k.cached == N);
