@@ -277,6 +277,7 @@ void ummp_tick(ummp_tls_t *t) {
   if (ummp_likely((++t->slow_ops % UMMP_TICK) != 0) || ummp_g.purge_delay_ms < 0) return;
   uint64_t now = ummp_os_now_ms();
   t->now_ms = now;
+  ummp_depot_decay(t, now);
   uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE);
   for (uint32_t i = 0; i < nc; i++) {
     ummp_region_t *r = &ummp_regions[i];

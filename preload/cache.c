@@ -158,8 +158,9 @@ static unsigned bin_flush_held(ummp_tls_t *t, unsigned g, unsigned count) {
  * ummp_g.limit[g]). Blocks in the depot stay cached for the core, walks and
  * dumps (cookie set); the bytes count as held (UMM_STATS "current"), at
  * most UMMP_DEPOT_MAGS x limit x chunk per bin (8 x about 4 KiB; about 2 MiB
- * over the 64 bins, never given back by a purge until malloc_trim). malloc_trim
- * empties the depot into the core (ummp_depot_drain). Tags: the block a
+ * over the 64 bins). Magazines no thread took during a whole purge interval
+ * go back to the core (ummp_depot_decay, a low-water mark as in tcmalloc),
+ * and malloc_trim empties the depot (ummp_depot_drain). Tags: the block a
  * refill returns gets the caller's tag (as from a core claim); the others
  * keep theirs until they are served, like any cached block (tag.c: with
  * UMM_TAG=thread, the thread that took the memory from the core). Re-tagging
@@ -236,6 +237,7 @@ static void *depot_get_held(ummp_tls_t *t, unsigned c, int32_t *r) {
       b = d->mag[i];
       n = d->cnt[i];
       __atomic_store_n(&d->n, i, __ATOMIC_RELAXED);
+      if (i < d->low) d->low = i;
     }
     depot_unlock(d);
   }
@@ -249,32 +251,66 @@ static void *depot_get_held(ummp_tls_t *t, unsigned c, int32_t *r) {
   return b;
 }
 
-/* Give every magazine in the depot back to the core (malloc_trim). */
+/* Give the magazine b of bin g (no longer in the depot) to the core. */
+static void mag_release(ummp_tls_t *t, unsigned g, void **b) {
+  void *blk[UMMP_BATCH_MAX * 2];
+  unsigned k = 0;
+  for (void **x = b; x != UMMP_END; ) {
+    if (ummp_unlikely(!ummp_in_arena(x))) ummp_list_corrupt(x);
+    void **nx = ummp_link_next(x, t->secret);
+    x[1] = NULL;                                    /* no longer cached */
+    blk[k++] = x;
+    if (k == UMMP_BATCH_MAX * 2) { release(t, blk, k, (size_t)g * UMM_GRANULE); k = 0; }
+    x = nx;
+  }
+  release(t, blk, k, (size_t)g * UMM_GRANULE);
+}
+
+/* Take the oldest magazines of bin g out of the depot into out[]: all of
+ * them, or (idle) the `low` oldest, which sat unused since the last decay
+ * step; how many. After it, low = n (a new interval starts). */
+static unsigned depot_take_oldest(ummp_tls_t *t, unsigned g, int idle, void **out) {
+  ummp_depot_t *d = &depot[g];
+  unsigned k = 0, a = ummp_enter(t);
+  if (depot_trylock(d)) {
+    k = idle && d->low < d->n ? d->low : d->n;
+    for (unsigned i = 0; i < k; i++) out[i] = d->mag[i];
+    for (unsigned i = k; i < d->n; i++) { d->mag[i - k] = d->mag[i]; d->cnt[i - k] = d->cnt[i]; }
+    __atomic_store_n(&d->n, d->n - k, __ATOMIC_RELAXED);
+    d->low = d->n;
+    depot_unlock(d);
+  }
+  ummp_leave(t, a);
+  return k;
+}
+
+/* Give every magazine in the depot back to the core (malloc_trim); a bin
+ * another thread is using at that instant keeps its magazines. */
 void ummp_depot_drain(ummp_tls_t *t) {
+  void *out[UMMP_DEPOT_MAGS];
   for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
-    ummp_depot_t *d = &depot[g];
-    for (;;) {
-      if (__atomic_load_n(&d->n, __ATOMIC_RELAXED) == 0) break;
-      void **b = NULL;
-      unsigned a = ummp_enter(t);
-      if (depot_trylock(d)) {
-        if (d->n > 0) { b = d->mag[d->n - 1]; __atomic_store_n(&d->n, d->n - 1, __ATOMIC_RELAXED); }
-        depot_unlock(d);
-      }
-      ummp_leave(t, a);
-      if (!b) break;                                /* busy: another thread is using it */
-      void *blk[UMMP_BATCH_MAX * 2];
-      unsigned k = 0;
-      for (void **x = b; x != UMMP_END; ) {
-        if (ummp_unlikely(!ummp_in_arena(x))) ummp_list_corrupt(x);
-        void **nx = ummp_link_next(x, t->secret);
-        x[1] = NULL;                                /* no longer cached */
-        blk[k++] = x;
-        if (k == UMMP_BATCH_MAX * 2) { release(t, blk, k, (size_t)g * UMM_GRANULE); k = 0; }
-        x = nx;
-      }
-      release(t, blk, k, (size_t)g * UMM_GRANULE);
-    }
+    if (__atomic_load_n(&depot[g].n, __ATOMIC_RELAXED) == 0) continue;
+    unsigned k = depot_take_oldest(t, g, 0, out);
+    for (unsigned i = 0; i < k; i++) mag_release(t, g, out[i]);
+  }
+}
+
+/* Decay: magazines that sat in the depot through a whole interval (its low
+ * mark: no thread needed them) go back to the core, oldest first, so a
+ * depot that programs stopped using empties after two intervals and its
+ * memory can be coalesced and purged. One thread runs a step at most every
+ * UMM_PURGE_DELAY ms (none with "never"), from the purge clock (ummp_tick). */
+void ummp_depot_decay(ummp_tls_t *t, uint64_t now) {
+  uint64_t last = __atomic_load_n(&ummp_g.depot_decay_ms, __ATOMIC_RELAXED);
+  if (now - last < (uint64_t)ummp_g.purge_delay_ms ||
+      !__atomic_compare_exchange_n(&ummp_g.depot_decay_ms, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+    return;
+  void *out[UMMP_DEPOT_MAGS];
+  for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
+    if (__atomic_load_n(&depot[g].n, __ATOMIC_RELAXED) == 0) continue;
+    unsigned k = depot_take_oldest(t, g, 1, out);
+    for (unsigned i = 0; i < k; i++) mag_release(t, g, out[i]);
+    __atomic_fetch_add(&ummp_g.depot_decayed, k, __ATOMIC_RELAXED);
   }
 }
 

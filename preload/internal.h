@@ -419,6 +419,9 @@ void   ummp_free_slow(void *p);
 void   ummp_flush_all(ummp_tls_t *t, int close);
 /* Give every block parked in the depot back to the core (malloc_trim). */
 void   ummp_depot_drain(ummp_tls_t *t);
+/* A decay step (at most one per purge delay, process-wide): magazines that
+ * sat unused since the last step go back to the core. now: the ms clock. */
+void   ummp_depot_decay(ummp_tls_t *t, uint64_t now);
 /* 1 when p (an arena block) sits in some thread cache (its cookie is present). */
 static inline int ummp_is_cached(const void *p) {
   return ((const uint64_t *)p)[1] == ummp_g.secret;

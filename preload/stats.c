@@ -87,7 +87,8 @@ void ummp_stats_print(int fd) {
        U(ummp_g.large_total));
   LINE(S("umm:   cache hit rate "); U(permille / 10); S("."); U(permille % 10); S("% (hits "); U(hits);
        S(", misses "); U(misses); S(", threads "); U(ummp_g.threads); S(")"));
-  LINE(S("umm:   depot magazines parked "); U(ummp_g.depot_puts); S(", refills served by one "); U(ummp_g.depot_gets));
+  LINE(S("umm:   depot magazines parked "); U(ummp_g.depot_puts); S(", refills served by one "); U(ummp_g.depot_gets);
+       S(", given back idle "); U(ummp_g.depot_decayed));
   LINE(S("umm:   contention events "); U(tot.contention); S(", home region moves "); U(ummp_g.home_moves));
   LINE(S("umm:   returned to the OS "); BY(ummp_g.purged_bytes); S(" in "); U(ummp_g.purges); S(" purges, rss ");
        BY(ummp_os_rss()));

@@ -120,7 +120,8 @@ typedef struct ummp_tls {
 #define UMMP_DEPOT_MAGS 8u                 /* magazines kept per small bin */
 typedef struct ummp_depot {
   int       lock;                          /* try-lock (atomic exchange): guards n, mag[], cnt[] */
-  uint32_t  n;                             /* magazines held: mag[0..n) (written under lock; read unlocked as a hint) */
+  uint32_t  n;                             /* magazines held: mag[0..n), oldest first (written under lock; read unlocked as a hint) */
+  uint32_t  low;                           /* fewest magazines held since the last decay step: those sat unused (under lock) */
   void     *mag[UMMP_DEPOT_MAGS];          /* list heads (encoded links, cookies set; blocks in use for the core) */
   uint16_t  cnt[UMMP_DEPOT_MAGS];          /* blocks in each magazine */
 } __attribute__((aligned(64))) ummp_depot_t;
@@ -228,6 +229,8 @@ typedef struct ummp_global {
   uint64_t  home_moves;                    /* times a thread left a contended or full home region */
   uint64_t  depot_puts;                    /* magazines parked in the depot */
   uint64_t  depot_gets;                    /* refills served by a depot magazine instead of the core */
+  uint64_t  depot_decay_ms;                /* clock of the last depot decay step (CAS: one thread runs each step) */
+  uint64_t  depot_decayed;                 /* magazines given back to the core by decay steps */
   uint64_t  threads;                       /* threads set up */
   /* debug heap (tag.c, debug.c) */
   uintptr_t *site_tab;                     /* 2^UMMP_SITE_LOG2 return addresses (0 empty), CAS-inserted, never removed */

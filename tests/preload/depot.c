@@ -10,12 +10,16 @@
  *     free (checked in a child process);
  *   - malloc_trim gives the depot's blocks back to the core: the walk then
  *     sees none of them cached.
+ * With argument "decay" (run with UMM_PURGE_DELAY=50): A's magazine, which
+ * no thread takes, goes back to the core by itself once two purge
+ * intervals have passed with allocator calls in them (decay, cache.c).
  * depot.sh also checks the UMM_STATS line that counts depot refills.
  * N is below the bin's starting limit, so the blocks form one magazine. */
 #include "ptest.h"
 #include "umm_debug.h"
 #include <malloc.h>
 #include <pthread.h>
+#include <time.h>
 
 #define N    20
 #define SIZE 424                                     /* a size class nothing else here uses */
@@ -66,9 +70,31 @@ static int is_mine(const void *p) {
 
 static void free_again(void *p) { free(p); }
 
-int main(void) {
+/* Slow-path calls (a medium size, no cache bin of SIZE) for a while. */
+static void calls_for(int ms) {
+  struct timespec ts = {0, 5 * 1000000L};
+  for (int i = 0; i < ms / 5; i++) {
+    for (int k = 0; k < 100; k++) { void *p = malloc(5000); memset(p, 1, 64); free(p); }
+    nanosleep(&ts, NULL);
+  }
+}
+
+static int decay(void) {
+  pthread_t t;
+  CHECK(pthread_create(&t, NULL, thread_a, NULL) == 0);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(walk().cached == N);                         /* parked */
+  calls_for(300);                                    /* several 50 ms intervals */
+  count_t k = walk();
+  CHECK(k.cached == 0);                              /* given back, unused */
+  CHECK(k.live == 0);
+  return pt_report();
+}
+
+int main(int argc, char **argv) {
   CHECK(pt_preloaded());
   CHECK(umm_heap_walk != NULL && umm_tag_of != NULL);
+  if (argc > 1 && !strcmp(argv[1], "decay")) return decay();
   pthread_t t;
   CHECK(pthread_create(&t, NULL, thread_a, NULL) == 0);
   CHECK(pthread_join(t, NULL) == 0);

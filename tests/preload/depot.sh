@@ -11,3 +11,9 @@ cat "$TMPD/d.out"
 line=$(grep 'depot magazines parked' "$TMPD/d.err")
 echo "$line"
 echo "$line" | grep -qE 'refills served by one [1-9]' || { echo "FAIL: no refill was served by the depot"; exit 1; }
+# Decay: an unused magazine goes back to the core after two purge intervals.
+UMM_PURGE_DELAY=50 under_umm dd "$B/tests/preload/depot" decay || { cat "$TMPD/dd.out"; exit 1; }
+cat "$TMPD/dd.out"
+line=$(grep 'depot magazines parked' "$TMPD/dd.err")
+echo "$line"
+echo "$line" | grep -qE 'given back idle [1-9]' || { echo "FAIL: no magazine was given back by decay"; exit 1; }
