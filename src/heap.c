@@ -245,7 +245,33 @@ static inline __attribute__((always_inline)) int claim_want(umm_t *u, size_t wan
   return busy ? UMMI_CONTENDED : UMMI_NOMEM;
 }
 
+/* The common umm_malloc: the head F of exact bin b (every chunk there has b
+ * granules, so no remainder) with the locks and writes of claim_chunk and
+ * carve_locked for that case (bin b, F, F's successor S), without the
+ * lockset. UMMI_NOMEM when the bin is empty, UMMI_CONTENDED when a try-lock
+ * failed (everything released): the caller then takes the general path. */
+static int claim_exact(umm_t *u, unsigned b, uint32_t tags, void **out) {
+  if (!ummi_bin_trylock(u, b)) return UMMI_CONTENDED;
+  umm_block_t *F = ummi_bin_head_locked(u, b);
+  uint64_t hF, hS;
+  if (!F) { ummi_bin_unlock(u, b); return UMMI_NOMEM; }
+  if (!chunk_trylock(F, &hF)) { ummi_contended(u); ummi_bin_unlock(u, b); return UMMI_CONTENDED; }
+  UMM_ASSERT(hdr_is_free(hF) && hdr_size(hF) == b);
+  umm_block_t *S = chunk_at(F, b);
+  if (!chunk_trylock(S, &hS)) { ummi_contended(u); chunk_unlock(F); ummi_bin_unlock(u, b); return UMMI_CONTENDED; }
+  UMM_ASSERT(hdr_prev_free(hS) && ummi_prev_free(S) == F);
+  ummi_bin_unlink_locked(u, b, F);
+  ummi_bin_unlock(u, b);
+  chunk_unlock_update(S, HDR_PREV_FREE, 0);          /* predecessor now in use */
+  chunk_unlock_store(F, hdr_make(F, b, HDR_IN_USE | (hF & HDR_PREV_FREE), tags));
+  *out = chunk_payload(F);
+  return UMMI_OK;
+}
+
 int ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out) {
+  if (g < UMMI_EXACT_BINS && (__atomic_load_n(&u->bitmap[g / 64u], __ATOMIC_RELAXED) >> (g % 64u) & 1u) &&
+      claim_exact(u, (unsigned)g, tags, out) == UMMI_OK)
+    return UMMI_OK;
   size_t got;
   return claim_want(u, g, g, 1, tags, nowait, out, &got);    /* n = 1: the carving loop folds away */
 }
@@ -270,14 +296,30 @@ int ummi_claim(umm_t *u, size_t g, size_t n, uint32_t tags, int nowait, void **o
 }
 
 /* ---- release ------------------------------------------------------------- */
-int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
-  lockset_t ls = {{C}, 1, {0}, 0};
+/* Release C (locked, header hC, in use, its predecessor in use) whose
+ * successor S (locked) is in use: nothing to merge. The locks and writes of
+ * release_merge_locked for that case (C, S, C's bin) without the lockset. */
+static int release_alone_locked(umm_t *u, umm_block_t *C, uint64_t hC, umm_block_t *S) {
   size_t gc = hdr_size(hC);
-  uint64_t hS, hP = 0, hSS;
-  UMM_ASSERT(hdr_is_used(hC) && gc >= MIN_G);
-  umm_block_t *S = chunk_at(C, gc), *P = NULL, *SS = NULL;
-  if (!ls_chunk(u, &ls, S, &hS)) return ls_fail(u, &ls);
-  UMM_ASSERT(!hdr_prev_free(hS));
+  unsigned b = ummi_bin_of(gc);
+  if (!ummi_bin_trylock(u, b)) { chunk_unlock(S); chunk_unlock(C); return UMMI_CONTENDED; }
+  uint64_t h = hdr_make(C, gc, HDR_LOCK, 0);
+  __atomic_store_n(&C->hdr, h, __ATOMIC_RELAXED);
+  ummi_set_footer(C, gc);
+  ummi_bin_link_locked(u, b, C);
+  ummi_bin_unlock(u, b);
+  chunk_unlock_update(S, 0, HDR_PREV_FREE);
+  chunk_unlock_store(C, h);
+  return UMMI_OK;
+}
+
+/* The general release: C (locked, header hC) and its successor S (locked,
+ * header hS); merges with a free predecessor and/or a free successor. */
+static int release_merge_locked(umm_t *u, umm_block_t *C, uint64_t hC, umm_block_t *S, uint64_t hS) {
+  lockset_t ls = {{C, S}, 2, {0}, 0};
+  size_t gc = hdr_size(hC);
+  uint64_t hP = 0, hSS;
+  umm_block_t *P = NULL, *SS = NULL;
   umm_block_t *M = C;
   size_t m = gc;
   if (hdr_prev_free(hC)) {
@@ -319,6 +361,17 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
   else chunk_unlock_update(S, 0, HDR_PREV_FREE);
   chunk_unlock_store(M, hdr_peek(M));
   return UMMI_OK;
+}
+
+int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
+  size_t gc = hdr_size(hC);
+  uint64_t hS;
+  UMM_ASSERT(hdr_is_used(hC) && gc >= MIN_G);
+  umm_block_t *S = chunk_at(C, gc);
+  if (!chunk_trylock(S, &hS)) { ummi_contended(u); chunk_unlock(C); return UMMI_CONTENDED; }
+  UMM_ASSERT(!hdr_prev_free(hS));
+  if (ummi_likely(!hdr_prev_free(hC) && hdr_is_used(hS))) return release_alone_locked(u, C, hC, S);
+  return release_merge_locked(u, C, hC, S, hS);
 }
 
 void ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[3]) {
