@@ -228,7 +228,7 @@ static unsigned depot_put_held(ummp_tls_t *t, unsigned g) {
  * (or the depot is busy). */
 static void *depot_get_held(ummp_tls_t *t, unsigned c, int32_t *r) {
   ummp_depot_t *d = &depot[c];
-  if (__atomic_load_n(&d->n, __ATOMIC_RELAXED) == 0) return NULL;
+  if (__atomic_load_n(&d->n, __ATOMIC_RELAXED) == 0 || ummp_list_live(t->bin[c])) return NULL;
   void **b = NULL;
   unsigned n = 0, a = ummp_enter(t);
   if (depot_trylock(d)) {
@@ -251,13 +251,15 @@ static void *depot_get_held(ummp_tls_t *t, unsigned c, int32_t *r) {
   return b;
 }
 
-/* Give the magazine b of bin g (no longer in the depot) to the core. */
+/* Give the magazine b of bin g (no longer in the depot) to the core. Any
+ * thread may run it (decay, malloc_trim): the links are decoded with the
+ * process key, which every set-up thread's copy equals. */
 static void mag_release(ummp_tls_t *t, unsigned g, void **b) {
   void *blk[UMMP_BATCH_MAX * 2];
   unsigned k = 0;
   for (void **x = b; x != UMMP_END; ) {
     if (ummp_unlikely(!ummp_in_arena(x))) ummp_list_corrupt(x);
-    void **nx = ummp_link_next(x, t->secret);
+    void **nx = ummp_link_next(x, ummp_g.secret);
     x[1] = NULL;                                    /* no longer cached */
     blk[k++] = x;
     if (k == UMMP_BATCH_MAX * 2) { release(t, blk, k, (size_t)g * UMM_GRANULE); k = 0; }
