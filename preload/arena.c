@@ -288,7 +288,7 @@ void ummp_tick(ummp_tls_t *t) {
       __atomic_store_n(&r->dirty_since, now, __ATOMIC_RELAXED);
       continue;
     }
-    if (now - since < (uint64_t)ummp_g.purge_delay_ms) continue;
+    if ((int64_t)(now - since) < ummp_g.purge_delay_ms) continue;   /* signed: since may be newer than now */
     unsigned a = ummp_enter(t);
     purge_region(r);
     ummp_leave(t, a);

@@ -175,7 +175,12 @@ static unsigned bin_flush_held(ummp_tls_t *t, unsigned g, unsigned count) {
  * it. Nothing that can fail runs while it is held (the list walk that cuts a
  * magazine off a bin aborts only on a corrupted link, and then the process
  * dies). Signal handlers never reach it: a handler that interrupted a slow
- * path is re-entrant and uses the core's nowait calls (ummp_reentrant). The
+ * path is re-entrant and uses the core's nowait calls (ummp_reentrant). A
+ * fork that goes ahead without waiting for every section (fork.c: fork from
+ * a signal handler inside a section) may copy a depot lock held by another
+ * thread: in the child that bin's depot then stays unused (every try-lock
+ * fails) and its magazines are lost to it, a bounded leak like the other
+ * threads' caches there. The
  * blocks of a magazine are touched only by the thread that holds them: the
  * putter before it publishes the head under the lock, the taker after it
  * removed the head under the lock. */
@@ -304,7 +309,7 @@ void ummp_depot_drain(ummp_tls_t *t) {
  * UMM_PURGE_DELAY ms (none with "never"), from the purge clock (ummp_tick). */
 void ummp_depot_decay(ummp_tls_t *t, uint64_t now) {
   uint64_t last = __atomic_load_n(&ummp_g.depot_decay_ms, __ATOMIC_RELAXED);
-  if (now - last < (uint64_t)ummp_g.purge_delay_ms ||
+  if ((int64_t)(now - last) < ummp_g.purge_delay_ms ||       /* signed: a clock read before the last step's */
       !__atomic_compare_exchange_n(&ummp_g.depot_decay_ms, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
     return;
   void *out[UMMP_DEPOT_MAGS];

@@ -14,7 +14,9 @@
  * no thread takes, goes back to the core by itself once two purge
  * intervals have passed with allocator calls in them (decay, cache.c).
  * depot.sh also checks the UMM_STATS line that counts depot refills.
- * N is below the bin's starting limit, so the blocks form one magazine. */
+ * N is above the bin's starting limit (9 blocks of SIZE): A's frees
+ * overflow the bin, which parks a magazine, and A's exit parks the rest;
+ * B's refills take them back one magazine at a time. */
 #include "ptest.h"
 #include "umm_debug.h"
 #include <malloc.h>
