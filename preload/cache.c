@@ -97,12 +97,14 @@ void ummp_list_corrupt(const void *bad) {
 }
 
 /* Pop the head of list *head (slow paths): NULL when the list is empty; a
- * head that is not an arena block is a corrupted link. */
-static void **list_pop(ummp_tls_t *t, void **head) {
+ * head that is not an arena block is a corrupted link. Decodes with the
+ * process key (every set-up thread's t->secret is a copy of it), so it also
+ * serves lists that are no thread's: depot magazines. */
+static void **list_pop(void **head) {
   void **b = *head;
   if (b == UMMP_END || b == NULL) return NULL;
   if (ummp_unlikely(!ummp_in_arena(b))) ummp_list_corrupt(b);
-  *head = ummp_link_next(b, t->secret);
+  *head = ummp_link_next(b, ummp_g.secret);
   b[1] = NULL;                                      /* no longer cached */
   return b;
 }
@@ -136,7 +138,7 @@ static unsigned bin_flush_held(ummp_tls_t *t, unsigned g, unsigned count) {
   if (count > UMMP_BATCH_MAX * 2) count = UMMP_BATCH_MAX * 2;
   unsigned n = 0;
   void **b;
-  while (n < count && (b = list_pop(t, &t->bin[g])) != NULL) blk[n++] = b;
+  while (n < count && (b = list_pop(&t->bin[g])) != NULL) blk[n++] = b;
   release(t, blk, n, (size_t)g * UMM_GRANULE);
   return n;
 }
@@ -257,20 +259,16 @@ static void *depot_get_held(ummp_tls_t *t, unsigned c, int32_t *r) {
 }
 
 /* Give the magazine b of bin g (no longer in the depot) to the core. Any
- * thread may run it (decay, malloc_trim): the links are decoded with the
- * process key, which every set-up thread's copy equals. */
-static void mag_release(ummp_tls_t *t, unsigned g, void **b) {
+ * thread may run it (decay, malloc_trim): list_pop decodes with the process
+ * key. */
+static void mag_release(ummp_tls_t *t, unsigned g, void *b) {
   void *blk[UMMP_BATCH_MAX * 2];
-  unsigned k = 0;
-  for (void **x = b; x != UMMP_END; ) {
-    if (ummp_unlikely(!ummp_in_arena(x))) ummp_list_corrupt(x);
-    void **nx = ummp_link_next(x, ummp_g.secret);
-    x[1] = NULL;                                    /* no longer cached */
-    blk[k++] = x;
-    if (k == UMMP_BATCH_MAX * 2) { release(t, blk, k, (size_t)g * UMM_GRANULE); k = 0; }
-    x = nx;
-  }
-  release(t, blk, k, (size_t)g * UMM_GRANULE);
+  unsigned k;
+  do {
+    void **x;
+    for (k = 0; k < UMMP_BATCH_MAX * 2 && (x = list_pop(&b)) != NULL; ) blk[k++] = x;
+    release(t, blk, k, (size_t)g * UMM_GRANULE);
+  } while (k == UMMP_BATCH_MAX * 2);
 }
 
 /* Take the oldest magazines of bin g out of the depot into out[]: all of
@@ -280,7 +278,7 @@ static unsigned depot_take_oldest(ummp_tls_t *t, unsigned g, int idle, void **ou
   ummp_depot_t *d = &depot[g];
   unsigned k = 0, a = ummp_enter(t);
   if (depot_trylock(d)) {
-    k = idle && d->low < d->n ? d->low : d->n;
+    k = idle ? d->low : d->n;                        /* low <= n: set to n here, lowered by takes */
     for (unsigned i = 0; i < k; i++) out[i] = d->mag[i];
     for (unsigned i = k; i < d->n; i++) { d->mag[i - k] = d->mag[i]; d->cnt[i - k] = d->cnt[i]; }
     __atomic_store_n(&d->n, d->n - k, __ATOMIC_RELAXED);
@@ -291,16 +289,22 @@ static unsigned depot_take_oldest(ummp_tls_t *t, unsigned g, int idle, void **ou
   return k;
 }
 
-/* Give every magazine in the depot back to the core (malloc_trim); a bin
- * another thread is using at that instant keeps its magazines. */
-void ummp_depot_drain(ummp_tls_t *t) {
+/* Give the depot's magazines back to the core: all of them, or (idle) those
+ * that sat unused since the last decay step; a bin another thread is using
+ * at that instant keeps its magazines. How many went. */
+static uint64_t depot_return(ummp_tls_t *t, int idle) {
   void *out[UMMP_DEPOT_MAGS];
+  uint64_t total = 0;
   for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
     if (__atomic_load_n(&depot[g].n, __ATOMIC_RELAXED) == 0) continue;
-    unsigned k = depot_take_oldest(t, g, 0, out);
+    unsigned k = depot_take_oldest(t, g, idle, out);
     for (unsigned i = 0; i < k; i++) mag_release(t, g, out[i]);
+    total += k;
   }
+  return total;
 }
+
+void ummp_depot_drain(ummp_tls_t *t) { (void)depot_return(t, 0); }
 
 /* Decay: magazines that sat in the depot through a whole interval (its low
  * mark: no thread needed them) go back to the core, oldest first, so a
@@ -312,13 +316,7 @@ void ummp_depot_decay(ummp_tls_t *t, uint64_t now) {
   if ((int64_t)(now - last) < ummp_g.purge_delay_ms ||       /* signed: a clock read before the last step's */
       !__atomic_compare_exchange_n(&ummp_g.depot_decay_ms, &last, now, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
     return;
-  void *out[UMMP_DEPOT_MAGS];
-  for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
-    if (__atomic_load_n(&depot[g].n, __ATOMIC_RELAXED) == 0) continue;
-    unsigned k = depot_take_oldest(t, g, 1, out);
-    for (unsigned i = 0; i < k; i++) mag_release(t, g, out[i]);
-    __atomic_fetch_add(&ummp_g.depot_decayed, k, __ATOMIC_RELAXED);
-  }
+  __atomic_fetch_add(&ummp_g.depot_decayed, depot_return(t, 1), __ATOMIC_RELAXED);
 }
 
 /* Give `count` blocks of medium class m back to the core. */
@@ -327,7 +325,7 @@ static void flush_med(ummp_tls_t *t, unsigned m, unsigned count) {
   if (count > UMMP_BATCH_MAX * 2) count = UMMP_BATCH_MAX * 2;
   unsigned n = 0;
   void **b;
-  while (n < count && (b = list_pop(t, &t->mbin[m])) != NULL) blk[n++] = b;
+  while (n < count && (b = list_pop(&t->mbin[m])) != NULL) blk[n++] = b;
   t->mcount[m] -= n;
   release(t, blk, n, (size_t)ummp_med_chunk(m) * UMM_GRANULE);
 }
@@ -505,7 +503,7 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
   }
   if (n > UMMP_SMALL_MAX && n <= ummp_g.med_max && t->state == UMMP_T_LIVE) {
     unsigned m = ummp_med_class(ummp_gran_of_size(n));
-    void **b = list_pop(t, &t->mbin[m]);
+    void **b = list_pop(&t->mbin[m]);
     if (b) {                                         /* a medium hit */
       t->mcount[m]--;
       t->mhits++;
@@ -521,7 +519,7 @@ static void *malloc_busy(ummp_tls_t *t, size_t n) {
   int32_t r;
   unsigned c = ummp_gran_of_size(n);
   if (n <= UMMP_SMALL_MAX && ummp_gate_hold(&t->gate[c], &r)) {   /* a live thread's bin (its gate is off otherwise) */
-    void **b = list_pop(t, &t->bin[c]);            /* reports a corrupted head */
+    void **b = list_pop(&t->bin[c]);            /* reports a corrupted head */
     void *p = b;
     if (b) r++;                                      /* filled since the fast path looked */
     else {

@@ -314,10 +314,13 @@ static int release_alone_locked(umm_t *u, umm_block_t *C, uint64_t hC, umm_block
 }
 
 /* The general release: C (locked, header hC) and its successor S (locked,
- * header hS); merges with a free predecessor and/or a free successor. */
+ * header hS), at least one of C's neighbours free (release_alone_locked
+ * takes the other case); merges with a free predecessor and/or a free
+ * successor. */
 static int release_merge_locked(umm_t *u, umm_block_t *C, uint64_t hC, umm_block_t *S, uint64_t hS) {
   lockset_t ls = {{C, S}, 2, {0}, 0};
   size_t gc = hdr_size(hC);
+  UMM_ASSERT(hdr_prev_free(hC) || hdr_is_free(hS));
   uint64_t hP = 0, hSS;
   umm_block_t *P = NULL, *SS = NULL;
   umm_block_t *M = C;
