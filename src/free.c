@@ -7,6 +7,10 @@ static const char *const FREE_MSG[3] = {"free(): invalid pointer", "free(): doub
 
 void umm_free(umm_t *u, void *p) {
   if (!p) return;
+  if (ummi_likely(__atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED) == 0) && ummi_free_fast(u, p, FREE_MSG)) {
+    UMM_CHECK_QUIET(u);
+    return;
+  }
   ummi_maybe_drain(u);
   umm_block_t *c = ummi_validate(u, p, FREE_MSG);
   UMMI_VG_FREE(p);                                  /* before the chunk is anyone else's */

@@ -9,8 +9,8 @@
  * What guards what.
  *   - A chunk's header word (size, IN_USE, PREV_FREE, CHECK, TAGS) changes
  *     only under that chunk's lock (umm_set_tags / umm_retag take it, write
- *     and drop it in one CAS that expects the lock bit clear). Single
- *     exception: umm_free_nowait sets
+ *     and drop it in one CAS that expects the lock bit clear, and so do the
+ *     successor flips below). Single exception: umm_free_nowait sets
  *     DEFERRED on an in-use chunk with a CAS that keeps the rest of the word,
  *     whoever holds the lock (it must never wait). Therefore a lock holder
  *     unlocks an in-use chunk that is not its own (a neighbour, a walked
@@ -18,11 +18,26 @@
  *     chunk_unlock_update); free chunks, new chunks and the caller's own
  *     block are unlocked with a plain release store of the final header.
  *   - The footer of a free chunk F (its last 8 bytes: a pointer to F) is
- *     written under F's lock AND the lock of F's successor, and read only
- *     under the successor's lock when its PREV_FREE bit is set. So while you
- *     hold a chunk, the boundary just before it cannot move.
- *   - A free chunk's bin links (next, prev) and the bin head are guarded by
- *     the bin's lock; the bitmap bit of a bin changes under that bin's lock.
+ *     written under F's lock AND either the lock of F's successor S or
+ *     before a flip that sets S's PREV_FREE (below), and read only under
+ *     S's lock when S's PREV_FREE bit is set. So while you hold a chunk,
+ *     the boundary just before it cannot move.
+ *   - Successor flips. The holder of chunk X's lock may set or clear the
+ *     PREV_FREE bit of X's in-use successor S without holding S's lock: one
+ *     CAS (chunk_flip_unlocked) that expects S's lock bit clear and changes
+ *     only that bit. It is S's lock taken, the bit written and the lock
+ *     dropped in one indivisible step (release/acquire), so it conflicts with
+ *     every holder of S as taking S's lock would. Used where the general
+ *     path locks S only to change that bit: X freed with both neighbours in
+ *     use (X's footer is written first; nobody reads it while S's PREV_FREE
+ *     is clear, and the flip's release publishes it with the bit) and X
+ *     claimed whole (S's PREV_FREE cleared; X's footer then becomes payload
+ *     that nobody reads). A flip is always the last lock an operation takes,
+ *     so a failed flip leaves nothing to undo. Two locked instructions fewer
+ *     per malloc + free pair than lock, write, unlock.
+ *   - A free chunk's bin links (next, prev; the head's prev is undefined)
+ *     and the bin head are guarded by the bin's lock; the map byte of a bin
+ *     changes under that bin's lock (index.h).
  *   - The deferred stack is lock-free (CAS push; the drainer takes the whole
  *     stack with one exchange, so there is no ABA).
  *
@@ -69,15 +84,22 @@
  * uses try-locks and releases on failure, so the lock it waits for is freed in
  * a bounded number of the holder's steps.
  *
- * Operations and the locks each takes (all try-locks, all before any write):
- *   claim (malloc, batch):  bin B of the candidate F, F, F's successor S,
- *                           the bin of the remainder R (if split off);
- *                           writes F (now in use), R (new, linked), S's
- *                           PREV_FREE/footer.
- *   release (free):         the chunk C, its successor S, its free
+ * Operations and the locks each takes (all try-locks, all before any write
+ * but a footer written into the freed chunk's own payload before a flip):
+ *   claim (malloc, batch):  bin B of the candidate F, F, F's successor S
+ *                           (flipped when F goes whole), the bin of the
+ *                           remainder R (if split off); writes F (now in
+ *                           use), R (new, linked), S's PREV_FREE/footer.
+ *                           claim_exact and claim_split are the one-block
+ *                           cases without the lockset.
+ *   release (free):         the chunk C, its successor S (flipped when
+ *                           neither neighbour is free), its free
  *                           predecessor P and P's bin (if merging back), S's
  *                           bin and S's successor SS (if merging forward),
- *                           the bin of the merged chunk.
+ *                           the bin of the merged chunk. ummi_free_fast is
+ *                           umm_free's pass that tests, locks and releases.
+ *   "no memory" (nomem_confirm): every bin from the request's up, at once,
+ *                           to confirm the lock-free search's empty answer.
  *   grow (realloc):         C, its successor S, S's bin, S's successor SS,
  *                           the remainder's bin.
  *   split of an in-use chunk (realloc shrink, memalign trim): only that
@@ -230,19 +252,55 @@ static inline __attribute__((always_inline)) int claim_from_bin(umm_t *u, unsign
   return UMMI_NOMEM;
 }
 
-static inline __attribute__((always_inline)) int claim_want(umm_t *u, size_t want, size_t g, size_t n, uint32_t tags, int nowait,
-                      void **out, size_t *got) {
-  int busy = 0;
-  unsigned tries = 0;
-  unsigned b0 = ummi_bin_of(want);
-  /* In an exact bin every chunk fits; in a ranged one only some. */
-  for (int b = ummi_bin_next_nonempty(u, b0); b >= 0; b = ummi_bin_next_nonempty(u, (unsigned)b + 1u)) {
-    int r = claim_from_bin(u, (unsigned)b, want, g, n, tags, out, got, &busy);
-    if (r == UMMI_OK) return r;
-    if (r == UMMI_CONTENDED) { busy = 1; if (!nowait) return r; }
-    if (nowait && ++tries >= UMMI_NOWAIT_BINS) break;
+/* The search reads the non-empty map without locks, so it can miss free
+ * space that another thread is moving to a lower bin meanwhile (a split
+ * leaves the remainder below the bin it came from: the search may read the
+ * lower bin's byte before the move and the upper one's after). So before the
+ * answer is "no memory", hold every bin from b0 up at once: no move among
+ * them is then half done, and their lists are the truth. UMMI_NOMEM (nothing
+ * fits; the linearisation point is when the last lock was taken),
+ * UMMI_CONTENDED (a try-lock failed; everything released) or UMMI_RETRY
+ * (something fitting is indexed: search again). At most UMMI_NBINS try-locks
+ * and UMMI_SCAN chunks looked at, so a nowait caller stays bounded. */
+static UMMI_NOINLINE int nomem_confirm(umm_t *u, unsigned b0, size_t want) {
+  unsigned b;
+  int r = UMMI_NOMEM;
+  for (b = b0; b < UMMI_NBINS && r == UMMI_NOMEM; b++) {
+    if (!ummi_bin_trylock(u, b)) { r = UMMI_CONTENDED; break; }
+    umm_block_t *c = ummi_bin_head_locked(u, b);
+    if (b == b0 && b >= UMMI_EXACT_BINS && ummi_bin_floor(b) < want) {   /* only some fit */
+      for (unsigned i = 0; c && i < UMMI_SCAN; c = ummi_meta_get(&c->next), i++)
+        if (hdr_size(hdr_peek(c)) >= want) r = UMMI_RETRY;
+    } else if (c) {
+      r = UMMI_RETRY;
+    }
   }
-  return busy ? UMMI_CONTENDED : UMMI_NOMEM;
+  while (b-- > b0) ummi_bin_unlock(u, b);
+  return r;
+}
+
+/* Search the bins from want's up for a chunk of >= want granules. confirm:
+ * check a "no memory" answer under the bin locks (nomem_confirm); callers
+ * that fall back to a smaller want pass 0 for the first try. */
+static inline __attribute__((always_inline)) int claim_want(umm_t *u, size_t want, size_t g, size_t n, uint32_t tags, int nowait,
+                      int confirm, void **out, size_t *got) {
+  unsigned b0 = ummi_bin_of(want);
+  for (unsigned pass = 0;; pass++) {
+    int busy = 0;
+    unsigned tries = 0;
+    /* In an exact bin every chunk fits; in a ranged one only some. */
+    for (int b = ummi_bin_next_nonempty(u, b0); b >= 0; b = ummi_bin_next_nonempty(u, (unsigned)b + 1u)) {
+      int r = claim_from_bin(u, (unsigned)b, want, g, n, tags, out, got, &busy);
+      if (r == UMMI_OK) return r;
+      if (r == UMMI_CONTENDED) { busy = 1; if (!nowait) return r; }
+      if (nowait && ++tries >= UMMI_NOWAIT_BINS) break;
+    }
+    if (busy) return UMMI_CONTENDED;
+    if (!confirm) return UMMI_NOMEM;
+    int r = nomem_confirm(u, b0, want);
+    if (r != UMMI_RETRY) return r;
+    if (nowait && pass >= 1) return UMMI_CONTENDED;   /* bounded: the space keeps moving */
+  }
 }
 
 /* The common umm_malloc: the head F of exact bin b (every chunk there has b
@@ -253,27 +311,85 @@ static inline __attribute__((always_inline)) int claim_want(umm_t *u, size_t wan
 static int claim_exact(umm_t *u, unsigned b, uint32_t tags, void **out) {
   if (!ummi_bin_trylock(u, b)) return UMMI_CONTENDED;
   umm_block_t *F = ummi_bin_head_locked(u, b);
-  uint64_t hF, hS;
+  uint64_t hF;
   if (!F) { ummi_bin_unlock(u, b); return UMMI_NOMEM; }
   if (!chunk_trylock(F, &hF)) { ummi_contended(u); ummi_bin_unlock(u, b); return UMMI_CONTENDED; }
   UMM_ASSERT(hdr_is_free(hF) && hdr_size(hF) == b);
   umm_block_t *S = chunk_at(F, b);
-  if (!chunk_trylock(S, &hS)) { ummi_contended(u); chunk_unlock(F); ummi_bin_unlock(u, b); return UMMI_CONTENDED; }
-  UMM_ASSERT(hdr_prev_free(hS) && ummi_prev_free(S) == F);
-  ummi_bin_unlink_locked(u, b, F);
+  if (!chunk_flip_unlocked(S, HDR_PREV_FREE, 0)) {   /* predecessor now in use */
+    ummi_contended(u); chunk_unlock(F); ummi_bin_unlock(u, b); return UMMI_CONTENDED;
+  }
+  ummi_bin_pop_locked(u, b, F);
   ummi_bin_unlock(u, b);
-  chunk_unlock_update(S, HDR_PREV_FREE, 0);          /* predecessor now in use */
   chunk_unlock_store(F, hdr_make(F, b, HDR_IN_USE | (hF & HDR_PREV_FREE), tags));
   *out = chunk_payload(F);
   return UMMI_OK;
 }
 
-int ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out) {
-  if (g < UMMI_EXACT_BINS && (__atomic_load_n(&u->bitmap[g / 64u], __ATOMIC_RELAXED) >> (g % 64u) & 1u) &&
-      claim_exact(u, (unsigned)g, tags, out) == UMMI_OK)
+/* The next umm_malloc case, for a small g whose exact bin is empty: the
+ * head F of the first non-empty bin above, all of whose chunks fit (the best
+ * fit the general path would find too). The locks and writes of claim_chunk
+ * and carve_locked for one block, without the lockset: bin b, F, the rest's
+ * bin if it differs from b, and F's successor S: locked when a remainder R
+ * is cut off (S's footer then moves from F to R), flipped (one CAS, see
+ * "Successor flips") when F goes whole. UMMI_RETRY when the case does not
+ * apply or a try-lock failed (everything released, nothing written): the
+ * general path then runs. */
+static int claim_split(umm_t *u, size_t g, uint32_t tags, void **out) {
+  int bi = ummi_bin_next_nonempty(u, (unsigned)g + 1u);
+  if (bi < 0) return UMMI_RETRY;
+  unsigned b = (unsigned)bi, br = b;
+  if (!ummi_bin_trylock(u, b)) return UMMI_RETRY;
+  umm_block_t *F = ummi_bin_head_locked(u, b);
+  uint64_t hF;
+  if (!F) goto unlock_b;
+  if (!chunk_trylock(F, &hF)) { ummi_contended(u); goto unlock_b; }
+  size_t fg = hdr_size(hF), rest = fg - g;
+  UMM_ASSERT(hdr_is_free(hF) && ummi_bin_of(fg) == b && fg > g);
+  umm_block_t *S = chunk_at(F, fg);
+  if (rest >= MIN_G && (br = ummi_bin_of(rest)) != b && !ummi_bin_trylock(u, br)) goto unlock_F;
+  uint64_t hS;
+  if (rest >= MIN_G ? !chunk_trylock(S, &hS) : !chunk_flip_unlocked(S, HDR_PREV_FREE, 0)) {
+    ummi_contended(u);
+    if (br != b) ummi_bin_unlock(u, br);
+    goto unlock_F;
+  }
+  if (rest < MIN_G) {                               /* F whole */
+    ummi_bin_pop_locked(u, b, F);
+    ummi_bin_unlock(u, b);
+    chunk_unlock_store(F, hdr_make(F, fg, HDR_IN_USE | (hF & HDR_PREV_FREE), tags));
+    *out = chunk_payload(F);
     return UMMI_OK;
+  }
+  umm_block_t *R = chunk_at(F, g);
+  UMMI_VG_HDR(R);
+  uint64_t hR = hdr_make(R, rest, HDR_LOCK, 0);
+  __atomic_store_n(&R->hdr, hR, __ATOMIC_RELAXED);
+  ummi_set_footer(R, rest);
+  ummi_bin_pop_locked(u, b, F);
+  ummi_bin_link_locked(u, br, R);
+  if (br != b) ummi_bin_unlock(u, br);
+  ummi_bin_unlock(u, b);
+  chunk_unlock_store(R, hR);
+  chunk_unlock(S);
+  chunk_unlock_store(F, hdr_make(F, g, HDR_IN_USE | (hF & HDR_PREV_FREE), tags));
+  *out = chunk_payload(F);
+  return UMMI_OK;
+unlock_F:
+  chunk_unlock(F);
+unlock_b:
+  ummi_bin_unlock(u, b);
+  return UMMI_RETRY;
+}
+
+int ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out) {
+  if (g < UMMI_EXACT_BINS) {
+    if (ummi_bin_nonempty(u, (unsigned)g) ? claim_exact(u, (unsigned)g, tags, out) == UMMI_OK
+                                          : claim_split(u, g, tags, out) == UMMI_OK)
+      return UMMI_OK;
+  }
   size_t got;
-  return claim_want(u, g, g, 1, tags, nowait, out, &got);    /* n = 1: the carving loop folds away */
+  return claim_want(u, g, g, 1, tags, nowait, 1, out, &got);    /* n = 1: the carving loop folds away */
 }
 
 /* A batch takes the best fit for UMMI_BATCH_MIN blocks (or n if fewer) and
@@ -290,8 +406,8 @@ int ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out) {
 int ummi_claim(umm_t *u, size_t g, size_t n, uint32_t tags, int nowait, void **out, size_t *got) {
   if (n > MAX_G / g) n = MAX_G / g;
   size_t first = n < UMMI_BATCH_MIN ? n : UMMI_BATCH_MIN;
-  int r = claim_want(u, g * first, g, n, tags, nowait, out, got);
-  if (r == UMMI_NOMEM && first > 1) r = claim_want(u, g, g, n, tags, nowait, out, got);
+  int r = claim_want(u, g * first, g, n, tags, nowait, first == 1, out, got);
+  if (r == UMMI_NOMEM && first > 1) r = claim_want(u, g, g, n, tags, nowait, 1, out, got);
   return r;
 }
 
@@ -302,13 +418,13 @@ int ummi_claim(umm_t *u, size_t g, size_t n, uint32_t tags, int nowait, void **o
 static int release_alone_locked(umm_t *u, umm_block_t *C, uint64_t hC, umm_block_t *S) {
   size_t gc = hdr_size(hC);
   unsigned b = ummi_bin_of(gc);
-  if (!ummi_bin_trylock(u, b)) { chunk_unlock(S); chunk_unlock(C); return UMMI_CONTENDED; }
+  if (!ummi_bin_trylock(u, b)) { chunk_unlock(C); return UMMI_CONTENDED; }
+  ummi_set_footer(C, gc);
+  if (!chunk_flip_unlocked(S, HDR_PREV_FREE, HDR_PREV_FREE)) { ummi_bin_unlock(u, b); return UMMI_RETRY; }
   uint64_t h = hdr_make(C, gc, HDR_LOCK, 0);
   __atomic_store_n(&C->hdr, h, __ATOMIC_RELAXED);
-  ummi_set_footer(C, gc);
   ummi_bin_link_locked(u, b, C);
   ummi_bin_unlock(u, b);
-  chunk_unlock_update(S, 0, HDR_PREV_FREE);
   chunk_unlock_store(C, h);
   return UMMI_OK;
 }
@@ -371,10 +487,76 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
   uint64_t hS;
   UMM_ASSERT(hdr_is_used(hC) && gc >= MIN_G);
   umm_block_t *S = chunk_at(C, gc);
+  if (ummi_likely(!hdr_prev_free(hC))) {
+    int r = release_alone_locked(u, C, hC, S);
+    if (ummi_likely(r != UMMI_RETRY)) return r;
+  }
   if (!chunk_trylock(S, &hS)) { ummi_contended(u); chunk_unlock(C); return UMMI_CONTENDED; }
   UMM_ASSERT(!hdr_prev_free(hS));
-  if (ummi_likely(!hdr_prev_free(hC) && hdr_is_used(hS))) return release_alone_locked(u, C, hC, S);
+  if (ummi_unlikely(!hdr_prev_free(hC) && hdr_is_used(hS))) {   /* S was locked a moment ago */
+    chunk_unlock(S); chunk_unlock(C); return UMMI_CONTENDED;
+  }
   return release_merge_locked(u, C, hC, S, hS);
+}
+
+/* umm_free in one pass for a good block: the tests of ummi_ptr_state for a
+ * live block folded into two masked compares (C: a header whose CHECK and
+ * flags say "in use, unlocked, not deferred"; its successor S: a valid
+ * header, in use or free, unlocked, "previous in use"), then C's lock taken
+ * by a CAS that expects the header just tested. When neither neighbour is
+ * free (the common case) the locks and writes are release_alone_locked's,
+ * with S flipped by a CAS that expects its header just tested; otherwise S
+ * is locked the same way and release_merge_locked merges. 0 when a test
+ * fails: nothing was done, and the caller validates p itself (reporting a
+ * bad pointer) and takes the general path. 1 when p is freed (by the
+ * general, waiting path if a try-lock failed after the tests passed). */
+_Static_assert((HDR_IN_USE << 10) == HDR_CHECK_FREE && (HDR_CHECK_FREE >> 7) == HDR_DEFERRED,
+               "ummi_free_fast's flag arithmetic");
+int ummi_free_fast(umm_t *u, void *p, const char *const msg[3]) {
+  uintptr_t a = (uintptr_t)p - UMM_HEADER_SIZE;
+  if (ummi_unlikely((a & (G - 1)) != UMM_HEADER_SIZE || a < (uintptr_t)u->first || a >= (uintptr_t)u->end))
+    return 0;
+  umm_block_t *C = (umm_block_t *)a;
+  uint64_t hC = hdr_peek(C);
+  size_t g = hdr_size(hC);
+  if (ummi_unlikely((((((uint64_t)a >> 4) ^ g) << HDR_CHECK_SHIFT ^ hC) &
+                     (HDR_CHECK_MASK | HDR_IN_USE | HDR_LOCK | HDR_DEFERRED)) != HDR_IN_USE ||
+                    g < MIN_G || (size_t)((char *)u->end - (char *)C) < g * G))
+    return 0;
+  umm_block_t *S = chunk_at(C, g);
+  uint64_t hS = hdr_peek(S);
+  uint64_t flip = (~hS & HDR_IN_USE) << 10;         /* HDR_CHECK_FREE when S is free */
+  if (ummi_unlikely(((((((uint64_t)(uintptr_t)S >> 4) ^ hdr_size(hS)) << HDR_CHECK_SHIFT ^ hS ^ flip) &
+                      (HDR_CHECK_MASK | HDR_LOCK | HDR_PREV_FREE)) | (hS & flip >> 7)) != 0))
+    return 0;                                       /* (a free S is never DEFERRED: that is a dead header) */
+  UMMI_VG_FREE(p);                                  /* p is freed from here on, one way or the other */
+  if (ummi_unlikely(!__atomic_compare_exchange_n(&C->hdr, &hC, hC | HDR_LOCK, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
+    goto general;
+  if (ummi_unlikely(hdr_prev_free(hC) || flip)) {  /* a neighbour is free: merge */
+    if (!__atomic_compare_exchange_n(&S->hdr, &hS, hS | HDR_LOCK, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+      chunk_unlock(C);
+      goto general;
+    }
+    if (release_merge_locked(u, C, hC, S, hS) == UMMI_OK) return 1;
+    goto general;                                   /* everything was released */
+  }
+  unsigned b = ummi_bin_of(g);
+  if (ummi_unlikely(!ummi_bin_trylock(u, b))) { chunk_unlock(C); goto general; }
+  ummi_set_footer(C, g);
+  if (ummi_unlikely(!__atomic_compare_exchange_n(&S->hdr, &hS, hS | HDR_PREV_FREE, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))) {
+    ummi_bin_unlock(u, b);
+    chunk_unlock(C);
+    goto general;
+  }
+  uint64_t h = hdr_make(C, g, HDR_LOCK, 0);
+  __atomic_store_n(&C->hdr, h, __ATOMIC_RELAXED);
+  ummi_bin_link_locked(u, b, C);
+  ummi_bin_unlock(u, b);
+  chunk_unlock_store(C, h);
+  return 1;
+general:
+  ummi_free_chunk(u, C, 0, msg);
+  return 1;
 }
 
 void ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[3]) {

@@ -1,15 +1,22 @@
 #ifndef UMM_INDEX_H
 #define UMM_INDEX_H
-/* index.h - the free index: segregated bins with a bitmap of non-empty bins.
+/* index.h - the free index: segregated bins with a map of non-empty bins.
  *
  * Each bin is one word: the head of a doubly linked list of free chunks, with
  * bit 0 as the bin's micro lock. The links live in the free chunks' payloads
  * (umm_block_t.next/prev) and are read or written only under the bin's lock.
  * A bin lock is a leaf (see heap.c): held only while linking or unlinking and
  * while try-locking a chunk found in the bin, never while waiting.
- * The bitmap bit of bin b changes only under bin b's lock, with an atomic
- * or/and (several bins share a word); searches read it without a lock, as a
- * hint that the bin's lock then confirms. */
+ * The map has one byte per bin, so that a bin's byte is written with a plain
+ * (atomic) store under that bin's lock and never needs a locked
+ * read-modify-write, as a bitmap shared by 64 bins would; searches read it 8
+ * bins at a time without a lock, as a hint that the bin's lock then
+ * confirms. Linking and unlinking at the head are branch-free (a bin that
+ * fills and empties at random would otherwise mispredict on each): the link
+ * of a missing neighbour is written to u->scratch instead. */
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "index.h: ummi_bin_next_nonempty reads the byte map as little-endian words"
+#endif
 
 #define BIN_LOCK ((uintptr_t)1)
 /* ummi_contended is declared by umm_internal.h before this header. */
@@ -54,35 +61,66 @@ static inline void bin_set_head_locked(umm_t *u, unsigned b, umm_block_t *c) {
   __atomic_store_n(&u->bins[b], (uintptr_t)c | BIN_LOCK, __ATOMIC_RELAXED);
 }
 
+/* The store of a link that may go to u->scratch: atomic (relaxed, a plain
+ * store on the usual targets) because threads holding different bin locks
+ * may hit the scratch word at once. */
+static inline void bin_link_set(umm_block_t **w, umm_block_t *v) {
+  UMMI_VG_OPEN(w);
+  __atomic_store_n(w, v, __ATOMIC_RELAXED);
+  UMMI_VG_CLOSE(w);
+}
+
+static inline void bin_mark_locked(umm_t *u, unsigned b, umm_block_t *head) {
+  __atomic_store_n(&u->nonempty.byte[b], (uint8_t)(head != NULL), __ATOMIC_RELAXED);
+}
+
+/* A bin is a doubly linked list whose head's prev link is left undefined:
+ * whether c is the head is told by the bin word, so making a chunk the head
+ * (link) or popping the head writes no prev link into it (at a few million
+ * live chunks each such store is a likely cache miss, paid in full at the
+ * next locked instruction). */
 static inline void ummi_bin_link_locked(umm_t *u, unsigned b, umm_block_t *c) {
   umm_block_t *head = ummi_bin_head_locked(u, b);
   UMM_ASSERT(hdr_is_free(hdr_peek(c)) && ummi_bin_of(hdr_size(hdr_peek(c))) == b);
   ummi_meta_set(&c->next, head);
-  ummi_meta_set(&c->prev, NULL);
-  if (head) ummi_meta_set(&head->prev, c);
-  else __atomic_fetch_or(&u->bitmap[b / 64u], (uint64_t)1 << (b % 64u), __ATOMIC_RELAXED);
+  bin_link_set(head ? &head->prev : &u->scratch, c);
+  bin_mark_locked(u, b, c);
   bin_set_head_locked(u, b, c);
 }
 
-static inline void ummi_bin_unlink_locked(umm_t *u, unsigned b, umm_block_t *c) {
-  UMM_ASSERT(ummi_bin_of(hdr_size(hdr_peek(c))) == b);
-  umm_block_t *cn = ummi_meta_get(&c->next), *cp = ummi_meta_get(&c->prev);
-  if (cp) ummi_meta_set(&cp->next, cn);
-  else { UMM_ASSERT(ummi_bin_head_locked(u, b) == c); bin_set_head_locked(u, b, cn); }
-  if (cn) ummi_meta_set(&cn->prev, cp);
-  if (ummi_bin_head_locked(u, b) == NULL)
-    __atomic_fetch_and(&u->bitmap[b / 64u], ~((uint64_t)1 << (b % 64u)), __ATOMIC_RELAXED);
+/* Unlink c, the head of bin b. */
+static inline void ummi_bin_pop_locked(umm_t *u, unsigned b, umm_block_t *c) {
+  UMM_ASSERT(ummi_bin_of(hdr_size(hdr_peek(c))) == b && ummi_bin_head_locked(u, b) == c);
+  umm_block_t *cn = ummi_meta_get(&c->next);
+  bin_set_head_locked(u, b, cn);
+  bin_mark_locked(u, b, cn);
 #if UMM_DEBUG
   ummi_meta_set(&c->next, (umm_block_t *)(uintptr_t)0xdeadull);  /* stale links fault loudly */
   ummi_meta_set(&c->prev, (umm_block_t *)(uintptr_t)0xdeadull);
 #endif
 }
 
+static inline void ummi_bin_unlink_locked(umm_t *u, unsigned b, umm_block_t *c) {
+  UMM_ASSERT(ummi_bin_of(hdr_size(hdr_peek(c))) == b);
+  if (ummi_bin_head_locked(u, b) == c) { ummi_bin_pop_locked(u, b, c); return; }
+  umm_block_t *cn = ummi_meta_get(&c->next), *cp = ummi_meta_get(&c->prev);
+  ummi_meta_set(&cp->next, cn);
+  bin_link_set(cn ? &cn->prev : &u->scratch, cp);
+#if UMM_DEBUG
+  ummi_meta_set(&c->next, (umm_block_t *)(uintptr_t)0xdeadull);
+  ummi_meta_set(&c->prev, (umm_block_t *)(uintptr_t)0xdeadull);
+#endif
+}
+
+static inline int ummi_bin_nonempty(umm_t *u, unsigned b) {
+  return __atomic_load_n(&u->nonempty.byte[b], __ATOMIC_RELAXED) != 0;
+}
+
 static inline int ummi_bin_next_nonempty(umm_t *u, unsigned from) {
-  for (unsigned w = from / 64u; w < UMMI_BITMAP_WORDS; w++) {
-    uint64_t bits = __atomic_load_n(&u->bitmap[w], __ATOMIC_RELAXED);
-    if (w == from / 64u) bits &= ~(uint64_t)0 << (from % 64u);
-    if (bits) return (int)(w * 64u + (unsigned)__builtin_ctzll(bits));
+  for (unsigned w = from / 8u; w < UMMI_MAP_WORDS; w++) {
+    uint64_t bytes = __atomic_load_n(&u->nonempty.word[w], __ATOMIC_RELAXED);
+    if (w == from / 8u) bytes &= ~(uint64_t)0 << (from % 8u * 8u);
+    if (bytes) return (int)(w * 8u + (unsigned)__builtin_ctzll(bytes) / 8u);
   }
   return -1;
 }

@@ -100,6 +100,19 @@ static inline void chunk_unlock_update(umm_block_t *c, uint64_t clear, uint64_t 
   while (!__atomic_compare_exchange_n(&c->hdr, &h, ((h & ~(clear | HDR_LOCK)) | set), 1,
                                       __ATOMIC_RELEASE, __ATOMIC_RELAXED)) {}
 }
+/* Lock, change and unlock the in-use chunk c in one step: clear `clear` and
+ * set `set` in its header with a CAS that expects the lock bit clear (a
+ * concurrent DEFERRED mark only makes it try again). 0, nothing written, when
+ * c is locked or free. Used on a successor's PREV_FREE by the holder of its
+ * predecessor's lock (heap.c, "Successor flips"). */
+static inline int chunk_flip_unlocked(umm_block_t *c, uint64_t clear, uint64_t set) {
+  uint64_t h = __atomic_load_n(&c->hdr, __ATOMIC_RELAXED);
+  while (!(h & HDR_LOCK) && hdr_is_used(h)) {
+    if (__atomic_compare_exchange_n(&c->hdr, &h, (h & ~clear) | set, 1, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+      return 1;
+  }
+  return 0;
+}
 static inline void chunk_unlock(umm_block_t *c) { __atomic_fetch_and(&c->hdr, ~HDR_LOCK, __ATOMIC_RELEASE); }
 
 /* ---- fatal errors and asserts --------------------------------------------- */
@@ -127,6 +140,7 @@ void ummi_backoff(umm_t *u);                           /* run the contention cal
 #define UMMI_OK         0
 #define UMMI_CONTENDED  1                      /* a try-lock failed; everything was released */
 #define UMMI_NOMEM      2                      /* nothing fits */
+#define UMMI_RETRY      3                      /* (heap.c internal) take the general path */
 /* Claim a free chunk of >= want granules and carve it into up to n chunks of g
  * granules each (want = g * n is preferred, min g): blocks stored in out[],
  * count in *got. nowait bounds the search. */
@@ -138,6 +152,9 @@ int      ummi_release_locked(umm_t *u, umm_block_t *c, uint64_t h);
 /* Free c (any thread, waits): lock, check it is in use (else fatal msg[1]),
  * release; retries with back-off. */
 void     ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[3]);
+/* umm_free's one-pass common case: 1 when p was freed, 0 when the caller
+ * must validate it and take the general path (nothing was done). */
+int      ummi_free_fast(umm_t *u, void *p, const char *const msg[3]);
 /* Lock c, waiting; returns the header as locked. */
 uint64_t ummi_lock_wait(umm_t *u, umm_block_t *c);
 /* Split the in-use chunk c (lock held, header h) after `keep` granules: the
@@ -182,11 +199,16 @@ static inline int ummi_ptr_state(umm_t *u, const void *p, umm_block_t **out) {
   if (ummi_unlikely(h == HDR_DEAD)) return UMM_PTR_FREED;
   if (ummi_unlikely(!hdr_check_ok(c, h) || g < MIN_G))    /* not a header, or a sentinel's */
     return ummi_size_overwritten(c, h, u->end) ? UMM_PTR_CORRUPT : UMM_PTR_INVALID;
-  if (ummi_unlikely(hdr_is_free(h) || hdr_is_deferred(h))) return UMM_PTR_FREED;
-  if (ummi_unlikely((size_t)((char *)u->end - (char *)c) < g * G)) return UMM_PTR_CORRUPT;
+  int freed = hdr_is_free(h) || hdr_is_deferred(h);
+  if (ummi_unlikely((size_t)((char *)u->end - (char *)c) < g * G)) return freed ? UMM_PTR_INVALID : UMM_PTR_CORRUPT;
   umm_block_t *s = chunk_at(c, g);
   uint64_t hs = ummi_peek_any(s);
-  if (ummi_unlikely(hs == HDR_DEAD || !hdr_check_ok(s, hs) || hdr_prev_free(hs))) return UMM_PTR_CORRUPT;
+  /* The successor must agree: PREV_FREE exactly when c is free. A word that
+   * only looks like a freed header (payload bytes: 1 in 128 pass the CHECK
+   * test) is then an invalid pointer, not a double free. */
+  int agree = hs != HDR_DEAD && hdr_check_ok(s, hs) && hdr_prev_free(hs) == hdr_is_free(h);
+  if (ummi_unlikely(freed)) return agree ? UMM_PTR_FREED : UMM_PTR_INVALID;
+  if (ummi_unlikely(!agree)) return UMM_PTR_CORRUPT;
   *out = c;
   return UMM_PTR_LIVE;
 }

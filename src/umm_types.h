@@ -42,7 +42,7 @@
 typedef struct umm_block {
   uint64_t          hdr;                   /* header word (see above); atomic access only */
   struct umm_block *next;                  /* free: next chunk in its bin (bin lock); deferred: next on the stack */
-  struct umm_block *prev;                  /* free: previous chunk in its bin, NULL at the head (bin lock) */
+  struct umm_block *prev;                  /* free: previous chunk in its bin, undefined at the head (bin lock) */
 } umm_block_t;
 
 /* Size classes of the free index (TLSF-like, in granules g >= 2):
@@ -52,7 +52,7 @@ typedef struct umm_block {
 #define UMMI_EXACT_BINS 32u
 #define UMMI_SL_LOG2    3u
 #define UMMI_NBINS      (UMMI_EXACT_BINS + (21u - 5u) * 8u)   /* 160 */
-#define UMMI_BITMAP_WORDS ((UMMI_NBINS + 63u) / 64u)
+#define UMMI_MAP_WORDS  (UMMI_NBINS / 8u)                       /* 20: the byte map read a word at a time */
 
 /* The region's control block; lives at the start of the managed space. */
 struct umm {
@@ -66,7 +66,11 @@ struct umm {
   uint64_t     initial_free;               /* granules free right after umm_init */
   unsigned     walkers;                    /* walks in progress (atomic; walk.c): 0 lets umm_free_batch fuse a run
                                               without locking its inner chunks (free.c) */
-  uint64_t     bitmap[UMMI_BITMAP_WORDS];  /* bit b set <=> bins[b] non-empty (changed under bin b's lock; atomic) */
+  union {
+    uint8_t    byte[UMMI_NBINS];           /* byte b == 1 <=> bins[b] non-empty (plain atomic store under bin b's lock) */
+    uint64_t   word[UMMI_MAP_WORDS];       /* the same bytes, read 8 at a time by searches (atomic load, a hint) */
+  }            nonempty;
+  umm_block_t *scratch;                    /* written in place of a missing neighbour's link (index.h; never read) */
   uintptr_t    bins[UMMI_NBINS];           /* bin list head | 1 when the bin's lock is held (atomic) */
   /* Written by many threads from different paths: own cache lines. */
   umm_block_t *deferred __attribute__((aligned(UMMI_CACHE_LINE))); /* lock-free stack of deferred frees (CAS push, exchange drain) */

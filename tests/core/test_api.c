@@ -911,19 +911,19 @@ static void test_owns(void) {
 
 /* ---- fatal errors (in children) --------------------------------------------------------------- */
 typedef enum {
-  F_INTERIOR0, F_INTERIOR_FF, F_UNALIGNED, F_OUTSIDE, F_OTHER_REGION, F_DOUBLE, F_DOUBLE_MERGED,
+  F_INTERIOR0, F_INTERIOR_FF, F_INTERIOR_FF_CHECK, F_UNALIGNED, F_OUTSIDE, F_OTHER_REGION, F_DOUBLE, F_DOUBLE_MERGED,
   F_FREE_AFTER_NOWAIT, F_FREE_AFTER_DRAINED, F_NOWAIT_TWICE, F_BATCH_DOUBLE, F_BEFORE_FIRST, F_HOLE,
   F_HDR_BYTE, F_HDR_NUL, F_HDR_SIZE, F_COUNT
 } fatal_case_t;
 static const char *fatal_names[F_COUNT] = {
-  "free(interior, zero payload)", "free(interior, 0xff payload)", "free(unaligned)", "free(outside)",
+  "free(interior, zero payload)", "free(interior, 0xff payload)", "free(interior, 0xff payload, CHECK passes)", "free(unaligned)", "free(outside)",
   "free(block of another region)", "double free", "double free after merge", "free after free_nowait",
   "free after free_nowait + drain", "free_nowait twice + drain", "free_batch with a duplicate",
   "free(16 bytes before the first block)", "free(hole between two walked chunks)",
   "free(header size byte overwritten)", "free(header size byte zeroed)", "free(header with a consistent wrong size)" };
 /* what the fatal message must say (substring) */
 static const char *fatal_says[F_COUNT] = {
-  "invalid pointer", "invalid pointer", "invalid pointer", "invalid pointer", "invalid pointer", "double free",
+  "invalid pointer", "invalid pointer", "invalid pointer", "invalid pointer", "invalid pointer", "invalid pointer", "double free",
   "double free", "double free", "double free", "double free", "double free", "invalid pointer", "invalid pointer",
   "corrupted header", "corrupted header", "corrupted header" };
 
@@ -942,6 +942,14 @@ static void fatal_child(void *arg) {
   switch (fc) {
   case F_INTERIOR0:     expect_ptr(b + 16); umm_free(u, b + 16); break;
   case F_INTERIOR_FF:   memset(b, 0xff, 256); expect_ptr(b + 32); umm_free(u, b + 32); break;
+  case F_INTERIOR_FF_CHECK: {   /* all-ones "header" at an address whose CHECK it matches (1 in 128): it says */
+    char *d = umm_malloc(u, 4096, 5);       /* in use + deferred, yet no chunk follows it: not a double free */
+    if (!d) { fprintf(stderr, "setup failed\n"); _exit(3); }
+    memset(d, 0xff, 4096);
+    char *q = d + 16;
+    while ((((uintptr_t)q - UMM_HEADER_SIZE) >> 4 & 0x7f) != 0) q += UMM_GRANULE;
+    expect_ptr(q); umm_free(u, q); break;
+  }
   case F_UNALIGNED:     expect_ptr(b + 1); umm_free(u, b + 1); break;
   case F_OUTSIDE:       expect_ptr(outside_buf + 64); umm_free(u, outside_buf + 64); break;
   case F_OTHER_REGION:  expect_ptr(x); umm_free(u, x); break;
