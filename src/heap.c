@@ -257,11 +257,17 @@ static inline __attribute__((always_inline)) int claim_from_bin(umm_t *u, unsign
  * leaves the remainder below the bin it came from: the search may read the
  * lower bin's byte before the move and the upper one's after). So before the
  * answer is "no memory", hold every bin from b0 up at once: no move among
- * them is then half done, and their lists are the truth. UMMI_NOMEM (nothing
- * fits; the linearisation point is when the last lock was taken),
- * UMMI_CONTENDED (a try-lock failed; everything released) or UMMI_RETRY
- * (something fitting is indexed: search again). At most UMMI_NBINS try-locks
- * and UMMI_SCAN chunks looked at, so a nowait caller stays bounded. */
+ * them is then half done (a move to a lower bin holds both; a merge's bin
+ * is never below the bins it empties), so what they hold is what the search
+ * should have seen. UMMI_NOMEM (nothing fits, within the same UMMI_SCAN
+ * chunks of a ranged b0 bin that the search looks at; the linearisation
+ * point is when the last lock was taken), UMMI_CONTENDED (a try-lock failed;
+ * everything released: a nowait caller then says EAGAIN where it might have
+ * said ENOMEM) or UMMI_RETRY (something fitting is indexed: search again).
+ * At most UMMI_NBINS try-locks and UMMI_SCAN chunks looked at, so a nowait
+ * caller stays bounded; the cost (up to ~160 locked instructions, during
+ * which other threads' try-locks on those bins fail) is paid only by an
+ * allocation that fails. */
 static UMMI_NOINLINE int nomem_confirm(umm_t *u, unsigned b0, size_t want) {
   unsigned b;
   int r = UMMI_NOMEM;
@@ -493,8 +499,13 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
   }
   if (!chunk_trylock(S, &hS)) { ummi_contended(u); chunk_unlock(C); return UMMI_CONTENDED; }
   UMM_ASSERT(!hdr_prev_free(hS));
-  if (ummi_unlikely(!hdr_prev_free(hC) && hdr_is_used(hS))) {   /* S was locked a moment ago */
-    chunk_unlock(S); chunk_unlock(C); return UMMI_CONTENDED;
+  if (ummi_unlikely(!hdr_prev_free(hC) && hdr_is_used(hS))) {   /* S was locked a moment ago: flip again */
+    chunk_unlock(S);
+    int r = release_alone_locked(u, C, hC, S);
+    if (r != UMMI_RETRY) return r;
+    ummi_contended(u);
+    chunk_unlock(C);
+    return UMMI_CONTENDED;
   }
   return release_merge_locked(u, C, hC, S, hS);
 }

@@ -11,9 +11,11 @@
  * (atomic) store under that bin's lock and never needs a locked
  * read-modify-write, as a bitmap shared by 64 bins would; searches read it 8
  * bins at a time without a lock, as a hint that the bin's lock then
- * confirms. Linking and unlinking at the head are branch-free (a bin that
- * fills and empties at random would otherwise mispredict on each): the link
- * of a missing neighbour is written to u->scratch instead. */
+ * confirms. Linking and unlinking are branch-free (a bin that fills and
+ * empties at random would otherwise mispredict on each): the link a missing
+ * neighbour would get is written into the moving chunk's own prev word
+ * instead, which means nothing at that moment (a head's prev is undefined,
+ * an unlinked chunk's links are dead). */
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "index.h: ummi_bin_next_nonempty reads the byte map as little-endian words"
 #endif
@@ -61,15 +63,6 @@ static inline void bin_set_head_locked(umm_t *u, unsigned b, umm_block_t *c) {
   __atomic_store_n(&u->bins[b], (uintptr_t)c | BIN_LOCK, __ATOMIC_RELAXED);
 }
 
-/* The store of a link that may go to u->scratch: atomic (relaxed, a plain
- * store on the usual targets) because threads holding different bin locks
- * may hit the scratch word at once. */
-static inline void bin_link_set(umm_block_t **w, umm_block_t *v) {
-  UMMI_VG_OPEN(w);
-  __atomic_store_n(w, v, __ATOMIC_RELAXED);
-  UMMI_VG_CLOSE(w);
-}
-
 static inline void bin_mark_locked(umm_t *u, unsigned b, umm_block_t *head) {
   __atomic_store_n(&u->nonempty.byte[b], (uint8_t)(head != NULL), __ATOMIC_RELAXED);
 }
@@ -83,7 +76,7 @@ static inline void ummi_bin_link_locked(umm_t *u, unsigned b, umm_block_t *c) {
   umm_block_t *head = ummi_bin_head_locked(u, b);
   UMM_ASSERT(hdr_is_free(hdr_peek(c)) && ummi_bin_of(hdr_size(hdr_peek(c))) == b);
   ummi_meta_set(&c->next, head);
-  bin_link_set(head ? &head->prev : &u->scratch, c);
+  ummi_meta_set(head ? &head->prev : &c->prev, c);
   bin_mark_locked(u, b, c);
   bin_set_head_locked(u, b, c);
 }
@@ -105,7 +98,7 @@ static inline void ummi_bin_unlink_locked(umm_t *u, unsigned b, umm_block_t *c) 
   if (ummi_bin_head_locked(u, b) == c) { ummi_bin_pop_locked(u, b, c); return; }
   umm_block_t *cn = ummi_meta_get(&c->next), *cp = ummi_meta_get(&c->prev);
   ummi_meta_set(&cp->next, cn);
-  bin_link_set(cn ? &cn->prev : &u->scratch, cp);
+  ummi_meta_set(cn ? &cn->prev : &c->prev, cp);
 #if UMM_DEBUG
   ummi_meta_set(&c->next, (umm_block_t *)(uintptr_t)0xdeadull);
   ummi_meta_set(&c->prev, (umm_block_t *)(uintptr_t)0xdeadull);

@@ -189,28 +189,35 @@ static inline int ummi_size_overwritten(const umm_block_t *c, uint64_t h, const 
  * successor's PREV_FREE stays clear: only freeing c sets it). The one
  * classifier behind every message about a pointer (ummi_validate here, the
  * preload's through umm_ptr_state). */
+#define UMMI_PTR_RETRIES 1000u                  /* looks at a locked header that disagrees with its successor */
 static inline int ummi_ptr_state(umm_t *u, const void *p, umm_block_t **out) {
   uintptr_t a = (uintptr_t)p - UMM_HEADER_SIZE;    /* integer compare: p may be anything */
   if (ummi_unlikely((a & (G - 1)) != UMM_HEADER_SIZE || a < (uintptr_t)u->first || a >= (uintptr_t)u->end))
     return UMM_PTR_INVALID;
   umm_block_t *c = chunk_of(p);
-  uint64_t h = ummi_peek_any(c);
-  size_t g = hdr_size(h);
-  if (ummi_unlikely(h == HDR_DEAD)) return UMM_PTR_FREED;
-  if (ummi_unlikely(!hdr_check_ok(c, h) || g < MIN_G))    /* not a header, or a sentinel's */
-    return ummi_size_overwritten(c, h, u->end) ? UMM_PTR_CORRUPT : UMM_PTR_INVALID;
-  int freed = hdr_is_free(h) || hdr_is_deferred(h);
-  if (ummi_unlikely((size_t)((char *)u->end - (char *)c) < g * G)) return freed ? UMM_PTR_INVALID : UMM_PTR_CORRUPT;
-  umm_block_t *s = chunk_at(c, g);
-  uint64_t hs = ummi_peek_any(s);
-  /* The successor must agree: PREV_FREE exactly when c is free. A word that
-   * only looks like a freed header (payload bytes: 1 in 128 pass the CHECK
-   * test) is then an invalid pointer, not a double free. */
-  int agree = hs != HDR_DEAD && hdr_check_ok(s, hs) && hdr_prev_free(hs) == hdr_is_free(h);
-  if (ummi_unlikely(freed)) return agree ? UMM_PTR_FREED : UMM_PTR_INVALID;
-  if (ummi_unlikely(!agree)) return UMM_PTR_CORRUPT;
-  *out = c;
-  return UMM_PTR_LIVE;
+  for (unsigned tries = 0;; tries++) {
+    uint64_t h = ummi_peek_any(c);
+    size_t g = hdr_size(h);
+    if (ummi_unlikely(h == HDR_DEAD)) return UMM_PTR_FREED;
+    if (ummi_unlikely(!hdr_check_ok(c, h) || g < MIN_G))    /* not a header, or a sentinel's */
+      return ummi_size_overwritten(c, h, u->end) ? UMM_PTR_CORRUPT : UMM_PTR_INVALID;
+    int freed = hdr_is_free(h) || hdr_is_deferred(h);
+    if (ummi_unlikely((size_t)((char *)u->end - (char *)c) < g * G)) return freed ? UMM_PTR_INVALID : UMM_PTR_CORRUPT;
+    umm_block_t *s = chunk_at(c, g);
+    uint64_t hs = ummi_peek_any(s);
+    /* The successor must agree: PREV_FREE exactly when c is free. A word
+     * that only looks like a freed header (payload bytes: 1 in 128 pass the
+     * CHECK test) is then an invalid pointer, not a double free. But a
+     * locked header may be half way through an operation (a release flips
+     * the successor's PREV_FREE before it writes the freed header): it is
+     * looked at again, a bounded number of times, before it is judged. */
+    int agree = hs != HDR_DEAD && hdr_check_ok(s, hs) && hdr_prev_free(hs) == hdr_is_free(h);
+    if (ummi_unlikely(!agree && hdr_is_locked(h) && tries < UMMI_PTR_RETRIES)) continue;
+    if (ummi_unlikely(freed)) return agree ? UMM_PTR_FREED : UMM_PTR_INVALID;
+    if (ummi_unlikely(!agree)) return UMM_PTR_CORRUPT;
+    *out = c;
+    return UMM_PTR_LIVE;
+  }
 }
 /* Validate a pointer given to free/realloc (msg[0]: invalid pointer message,
  * msg[1]: double free, msg[2]: corrupted header); fatal if bad, else its

@@ -70,7 +70,6 @@ struct umm {
     uint8_t    byte[UMMI_NBINS];           /* byte b == 1 <=> bins[b] non-empty (plain atomic store under bin b's lock) */
     uint64_t   word[UMMI_MAP_WORDS];       /* the same bytes, read 8 at a time by searches (atomic load, a hint) */
   }            nonempty;
-  umm_block_t *scratch;                    /* written in place of a missing neighbour's link (index.h; never read) */
   uintptr_t    bins[UMMI_NBINS];           /* bin list head | 1 when the bin's lock is held (atomic) */
   /* Written by many threads from different paths: own cache lines. */
   umm_block_t *deferred __attribute__((aligned(UMMI_CACHE_LINE))); /* lock-free stack of deferred frees (CAS push, exchange drain) */
