@@ -42,9 +42,10 @@
  *  - Between threads: a small bin that overflows, and every small bin of an
  *    exiting thread, first parks magazines in the depot, and an empty bin
  *    takes one before it asks the core (the depot section below).
- *  - Medium classes (UMMP_MAX_GRAN+1 .. UMMP_MED_MAX_GRAN granules, i.e.
- *    1033 B .. 32 KiB) are served by the slow paths only (the fast paths
- *    are unchanged): 4 classes per power of two, a request rounded up to its
+ *  - Medium classes (UMMP_MAX_GRAN+1 .. UMMP_MED_TOP_GRAN granules, i.e.
+ *    1033 B .. 32 KiB less a cache line; each class chunk an odd number of
+ *    cache lines: UMMP_MED_COLOR) are served by the slow paths only (the
+ *    fast paths are unchanged): 8 classes per power of two, a request rounded up to its
  *    class's chunk, so a freed block of exactly a class's chunk size goes
  *    back to the class (blocks of other sizes, e.g. after an in-place
  *    realloc, go to the core). Each class holds UMMP_MED_CAP bytes (at
@@ -683,7 +684,7 @@ void ummp_free_raw(void *p) {
      * takes it back instead, and this thread's first refill cuts its own. */
     ummp_free_arena(t, p);
   } else if (!(g <= UMMP_MAX_GRAN && bin_free(t, g, p))) {
-    if (g > UMMP_MAX_GRAN && g <= UMMP_MED_MAX_GRAN && t->state == UMMP_T_LIVE && ummp_g.med_max &&
+    if (g > UMMP_MAX_GRAN && g <= UMMP_MED_TOP_GRAN && t->state == UMMP_T_LIVE && ummp_g.med_max &&
         ummp_med_chunk(ummp_med_class(g)) == g) {
       unsigned m = ummp_med_class(g);                /* exactly a class's chunk: cache it */
       if (t->mcount[m] >= ummp_g.mlimit[m]) flush_med(t, m, (ummp_g.mlimit[m] + 1u) / 2u);   /* half the class */

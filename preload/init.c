@@ -72,7 +72,7 @@ static UMMP_NOINLINE int init_slow(void) {
       if (th < UMMP_SMALL_MAX) th = UMMP_SMALL_MAX;
       ummp_g.large_threshold = th;
       /* medium classes serve requests up to the largest class, or the large threshold */
-      size_t mm = (size_t)UMMP_MED_MAX_GRAN * UMM_GRANULE - UMM_HEADER_SIZE;
+      size_t mm = (size_t)UMMP_MED_TOP_GRAN * UMM_GRANULE - UMM_HEADER_SIZE;
       ummp_g.med_max = !ummp_g.cfg.cache ? 0 : th < mm ? th : mm;
     }
     pthread_key_t key;

@@ -252,9 +252,11 @@ static inline unsigned ummp_gran_of_size(size_t n) {
   unsigned c = (unsigned)((n + 23) >> 4);
   return c < UMMP_MIN_GRAN ? UMMP_MIN_GRAN : c;
 }
-/* Medium class of a chunk of g granules (UMMP_MAX_GRAN < g <= UMMP_MED_MAX_GRAN):
- * the smallest class whose chunk holds g granules. */
+/* Medium class of a chunk of g granules (UMMP_MAX_GRAN < g <= UMMP_MED_TOP_GRAN):
+ * the smallest class whose chunk (nominal size less UMMP_MED_COLOR) holds g
+ * granules. */
 static inline unsigned ummp_med_class(unsigned g) {
+  g += UMMP_MED_COLOR;
   unsigned k = 31u - (unsigned)__builtin_clz(g - 1u);     /* 2^k < g <= 2^(k+1) */
   unsigned sh = k - UMMP_MED_SUB_LOG2, step = 1u << sh;
   return ((k - 6u) << UMMP_MED_SUB_LOG2) + ((g - (1u << k) + step - 1u) >> sh) - 1u;
@@ -262,7 +264,8 @@ static inline unsigned ummp_med_class(unsigned g) {
 /* Chunk size of medium class m, in granules. */
 static inline unsigned ummp_med_chunk(unsigned m) {
   unsigned k = 6u + (m >> UMMP_MED_SUB_LOG2);
-  return (1u << k) + ((m & ((1u << UMMP_MED_SUB_LOG2) - 1u)) + 1u) * (1u << (k - UMMP_MED_SUB_LOG2));
+  return (1u << k) + ((m & ((1u << UMMP_MED_SUB_LOG2) - 1u)) + 1u) * (1u << (k - UMMP_MED_SUB_LOG2)) -
+         UMMP_MED_COLOR;
 }
 /* Cache hits of this thread so far. */
 static inline uint64_t ummp_hits(const ummp_tls_t *t) {
