@@ -131,7 +131,13 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
   if (n == 0) { free(p); return NULL; }
   ummp_tls_t *t = &ummp_tls;
   if (ummp_in_arena(p)) {
-    ummp_check_arena_ptr("realloc()", p);
+    /* free()'s header test (header only: the successor, a likely cache
+     * miss, is not read): a good in-use header of a block that is not
+     * cached passes; anything else gets the full test, which names the
+     * error. lua calls realloc for nearly every allocation change. */
+    uint64_t v = ummp_hdr_test(((uintptr_t)p - ummp_g.base16) >> 4, p);
+    if (ummp_unlikely((v & (HDR_DEFERRED | HDR_CHECK_MASK)) != 0 || hdr_size(v) < 2 || ummp_is_cached(p)))
+      ummp_check_arena_ptr("realloc()", p);
     if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
     size_t old = usable(p);
     if (n <= old && (old <= UMMP_SMALL_MAX || n >= old / 2)) return p;
