@@ -313,7 +313,11 @@ static inline __attribute__((always_inline)) int claim_want(umm_t *u, size_t wan
  * granules, so no remainder) with the locks and writes of claim_chunk and
  * carve_locked for that case (bin b, F, F's successor S), without the
  * lockset. UMMI_NOMEM when the bin is empty, UMMI_CONTENDED when a try-lock
- * failed (everything released): the caller then takes the general path. */
+ * failed (everything released): the caller then takes the general path.
+ * claim_split's "F whole" case does the same; letting claim_split serve
+ * exact bins too (searching from g instead of g + 1) cost 62.4 -> 65.4 M
+ * instructions over core_scale's 200k counted pairs at 1k live, so the
+ * exact case keeps its own short function. */
 static int claim_exact(umm_t *u, unsigned b, uint32_t tags, void **out) {
   if (!ummi_bin_trylock(u, b)) return UMMI_CONTENDED;
   umm_block_t *F = ummi_bin_head_locked(u, b);
