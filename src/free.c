@@ -2,19 +2,22 @@
  * umm_free_batch. */
 #include "umm_internal.h"
 
-static const char *const FREE_MSG[3] = {"free(): invalid pointer", "free(): double free",
+const char *const ummi_free_msg[3] = {"free(): invalid pointer", "free(): double free",
                                          "free(): corrupted header (size does not match the next chunk)"};
 
 void umm_free(umm_t *u, void *p) {
-  if (!p) return;
-  if (ummi_likely(__atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED) == 0) && ummi_free_fast(u, p, FREE_MSG)) {
-    UMM_CHECK_QUIET(u);
+  if (ummi_likely(p != NULL && __atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED) == 0)) {
+    ummi_free_fast(u, p);                           /* a tail call */
     return;
   }
+  if (p) ummi_free_slow(u, p);
+}
+
+void ummi_free_slow(umm_t *u, void *p) {
   ummi_maybe_drain(u);
-  umm_block_t *c = ummi_validate(u, p, FREE_MSG);
+  umm_block_t *c = ummi_validate(u, p, ummi_free_msg);
   UMMI_VG_FREE(p);                                  /* before the chunk is anyone else's */
-  ummi_free_chunk(u, c, 0, FREE_MSG);
+  ummi_free_chunk(u, c, 0, ummi_free_msg);
   UMM_CHECK_QUIET(u);
 }
 
@@ -40,7 +43,7 @@ static int run_quiet(umm_t *u, umm_block_t *c, size_t k, uint64_t hc) {
     x = chunk_at(x, hdr_size(hx));
     hx = hdr_peek(x);
     if (ummi_unlikely(hdr_is_locked(hx))) return 0;
-    if (ummi_unlikely(hdr_is_free(hx) || hdr_is_deferred(hx))) ummi_fatal(FREE_MSG[1], chunk_payload(x));
+    if (ummi_unlikely(hdr_is_free(hx) || hdr_is_deferred(hx))) ummi_fatal(ummi_free_msg[1], chunk_payload(x));
   }
   return 1;
 }
@@ -60,7 +63,7 @@ static int run_fuse(umm_t *u, umm_block_t *c, size_t k, size_t g, uint64_t *h) {
   for (i = 1; i < k; i++) {
     x = chunk_at(x, hdr_size(i == 1 ? hc : hx));
     if (!chunk_trylock(x, &hx)) break;
-    if (ummi_unlikely(hdr_is_free(hx) || hdr_is_deferred(hx))) ummi_fatal(FREE_MSG[1], chunk_payload(x));
+    if (ummi_unlikely(hdr_is_free(hx) || hdr_is_deferred(hx))) ummi_fatal(ummi_free_msg[1], chunk_payload(x));
   }
   if (i < k) {                                      /* release the i chunks held, unchanged */
     ummi_contended(u);
@@ -75,7 +78,7 @@ static int run_fuse(umm_t *u, umm_block_t *c, size_t k, size_t g, uint64_t *h) {
     return UMMI_CONTENDED;
   }
 fuse:
-  if (ummi_unlikely(hdr_is_free(hc) || hdr_is_deferred(hc))) ummi_fatal(FREE_MSG[1], chunk_payload(c));
+  if (ummi_unlikely(hdr_is_free(hc) || hdr_is_deferred(hc))) ummi_fatal(ummi_free_msg[1], chunk_payload(c));
   x = c;
   uint64_t hy = hc;
   for (i = 1; i < k; i++) {                         /* inner headers die (ours: locked, or quiet) */
@@ -92,10 +95,10 @@ fuse:
 
 /* Free the run of k adjacent blocks starting at c (g granules in all). */
 static void run_free(umm_t *u, umm_block_t *c, size_t k, size_t g) {
-  if (k == 1) { ummi_free_chunk(u, c, 0, FREE_MSG); return; }
+  if (k == 1) { ummi_free_chunk(u, c, 0, ummi_free_msg); return; }
   uint64_t h;
   while (run_fuse(u, c, k, g, &h) == UMMI_CONTENDED) ummi_backoff(u);
-  if (ummi_release_locked(u, c, h) != UMMI_OK) ummi_free_chunk(u, c, 1, FREE_MSG);   /* DEFERRED is ours */
+  if (ummi_release_locked(u, c, h) != UMMI_OK) ummi_free_chunk(u, c, 1, ummi_free_msg);   /* DEFERRED is ours */
 }
 
 /* Like n calls of umm_free, cheaper for blocks that lie next to each other
@@ -127,7 +130,7 @@ void umm_free_batch(umm_t *u, void **ptrs, size_t n) {
     memset(slot, 0, sizeof slot);                  /* block index + 1; 0 empty */
     for (; i < n && m < UMMI_BATCH_GROUP; i++) {
       if (!ptrs[i]) continue;
-      umm_block_t *b = ummi_validate(u, ptrs[i], FREE_MSG);
+      umm_block_t *b = ummi_validate(u, ptrs[i], ummi_free_msg);
       c[m] = b;
       g[m] = hdr_size(hdr_peek(b));
       linked[m] = 0;
@@ -175,11 +178,11 @@ void umm_free_batch(umm_t *u, void **ptrs, size_t n) {
  * so it never drops below the number still waiting. */
 void umm_free_nowait(umm_t *u, void *p) {
   if (!p) return;
-  umm_block_t *c = ummi_validate(u, p, FREE_MSG);
+  umm_block_t *c = ummi_validate(u, p, ummi_free_msg);
   uint64_t h = __atomic_load_n(&c->hdr, __ATOMIC_RELAXED);
   int took;                                         /* 1: we took the free lock; 0: it was busy */
   for (;;) {
-    if (ummi_unlikely(hdr_is_free(h) || hdr_is_deferred(h))) ummi_fatal(FREE_MSG[1], p);
+    if (ummi_unlikely(hdr_is_free(h) || hdr_is_deferred(h))) ummi_fatal(ummi_free_msg[1], p);
     took = !hdr_is_locked(h);
     uint64_t n = h | HDR_DEFERRED | (took ? HDR_LOCK : 0);
     if (__atomic_compare_exchange_n(&c->hdr, &h, n, 1, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) { h = n; break; }
@@ -203,7 +206,7 @@ void umm_free_nowait(umm_t *u, void *p) {
 }
 
 static void drain_one(umm_t *u, umm_block_t *c) {
-  ummi_free_chunk(u, c, 1, FREE_MSG);
+  ummi_free_chunk(u, c, 1, ummi_free_msg);
   __atomic_fetch_sub(&u->deferred_count, 1, __ATOMIC_RELAXED);
 }
 

@@ -318,7 +318,7 @@ static inline __attribute__((always_inline)) int claim_want(umm_t *u, size_t wan
  * exact bins too (searching from g instead of g + 1) cost 62.4 -> 65.4 M
  * instructions over core_scale's 200k counted pairs at 1k live, so the
  * exact case keeps its own short function. */
-static int claim_exact(umm_t *u, unsigned b, uint32_t tags, void **out) {
+static inline __attribute__((always_inline)) int claim_exact(umm_t *u, unsigned b, uint32_t tags, void **out) {
   if (!ummi_bin_trylock(u, b)) return UMMI_CONTENDED;
   umm_block_t *F = ummi_bin_head_locked(u, b);
   uint64_t hF;
@@ -390,6 +390,32 @@ unlock_F:
 unlock_b:
   ummi_bin_unlock(u, b);
   return UMMI_RETRY;
+}
+
+/* umm_malloc for g < UMMI_EXACT_BINS when no free is deferred: the common
+ * case, an exact bin with a head, is claim_exact inlined; everything else
+ * (no head, a failed try-lock: everything released) is ummi_malloc_slow's,
+ * by a tail call, so the common case needs no stack frame. */
+static UMMI_NOINLINE void *malloc_split(umm_t *u, size_t g, uint32_t tags) {
+  void *p;
+  if (claim_split(u, g, tags, &p) == UMMI_OK) {
+    UMMI_VG_ALLOC(p, umm_usable_size(p));
+    UMM_CHECK_QUIET(u);
+    return p;
+  }
+  return ummi_malloc_slow(u, g, tags);
+}
+
+void *ummi_malloc_small(umm_t *u, size_t g, uint32_t tags) {
+  UMM_ASSERT(g >= MIN_G && g < UMMI_EXACT_BINS);
+  void *p;
+  if (ummi_unlikely(!ummi_bin_nonempty(u, (unsigned)g))) return malloc_split(u, g, tags);
+  if (ummi_likely(claim_exact(u, (unsigned)g, tags, &p) == UMMI_OK)) {
+    UMMI_VG_ALLOC(p, umm_usable_size(p));
+    UMM_CHECK_QUIET(u);
+    return p;
+  }
+  return ummi_malloc_slow(u, g, tags);
 }
 
 int ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out) {
@@ -514,67 +540,98 @@ int ummi_release_locked(umm_t *u, umm_block_t *C, uint64_t hC) {
   return release_merge_locked(u, C, hC, S, hS);
 }
 
+/* The merge case of ummi_free_fast (C locked, header hC; S its successor,
+ * header hS as tested, a neighbour free): S is locked by a CAS that expects
+ * hS and release_merge_locked merges; the general path frees C if a
+ * try-lock fails (everything released). Out of line, so that the common
+ * case pays no stack frame. */
+static UMMI_NOINLINE void free_merge(umm_t *u, umm_block_t *C, uint64_t hC, umm_block_t *S, uint64_t hS) {
+  if (__atomic_compare_exchange_n(&S->hdr, &hS, hS | HDR_LOCK, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+    if (release_merge_locked(u, C, hC, S, hS) == UMMI_OK) { UMM_CHECK_QUIET(u); return; }
+  } else {
+    chunk_unlock(C);
+  }
+  ummi_free_chunk(u, C, 0, ummi_free_msg);          /* everything was released */
+}
+
+/* C (locked by ummi_free_fast, nothing written) goes back unlocked, counted
+ * as contention, and the general, waiting path frees it. */
+static UMMI_NOINLINE void free_contended(umm_t *u, umm_block_t *C) {
+  ummi_contended(u);
+  chunk_unlock(C);
+  ummi_free_chunk(u, C, 0, ummi_free_msg);
+}
+
 /* umm_free in one pass for a good block: the tests of ummi_ptr_state for a
  * live block folded into two masked compares (C: a header whose CHECK and
  * flags say "in use, unlocked, not deferred"; its successor S: a valid
  * header, in use or free, unlocked, "previous in use"), then C's lock taken
  * by a CAS that expects the header just tested. When neither neighbour is
  * free (the common case) the locks and writes are release_alone_locked's,
- * with S flipped by a CAS that expects its header just tested; otherwise S
- * is locked the same way and release_merge_locked merges. (Calling
- * ummi_release_locked after C's lock instead, which re-reads S and goes
- * through one more call, measured 32.2 -> 34.5 ns per pair at 1k live and
- * 35-38 -> 40.6 at 10k: core_scale, 3 alternating runs.) 0 when a test
- * fails: nothing was done, and the caller validates p itself (reporting a
- * bad pointer) and takes the general path. 1 when p is freed (by the
- * general, waiting path if a try-lock failed after the tests passed). */
+ * with S flipped by a CAS that expects its header just tested; otherwise
+ * free_merge locks S the same way and release_merge_locked merges.
+ * (Calling ummi_release_locked after C's lock instead, which re-reads S and
+ * goes through one more call, measured 32.2 -> 34.5 ns per pair at 1k live
+ * and 35-38 -> 40.6 at 10k: core_scale, 3 alternating runs.) When a test
+ * fails nothing is done and ummi_free_slow validates p itself (reporting a
+ * bad pointer); when a try-lock fails after the tests passed, the general,
+ * waiting path frees C. Every way out of the common case is a tail call, so
+ * the common case needs no stack frame: fewer instructions per free, and at
+ * millions of live chunks a shorter window between a free's cache misses
+ * and the next operation's. */
 _Static_assert((HDR_IN_USE << 10) == HDR_CHECK_FREE && (HDR_CHECK_FREE >> 7) == HDR_DEFERRED,
                "ummi_free_fast's flag arithmetic");
-int ummi_free_fast(umm_t *u, void *p, const char *const msg[3]) {
+void ummi_free_fast(umm_t *u, void *p) {
   uintptr_t a = (uintptr_t)p - UMM_HEADER_SIZE;
-  if (ummi_unlikely((a & (G - 1)) != UMM_HEADER_SIZE || a < (uintptr_t)u->first || a >= (uintptr_t)u->end))
-    return 0;
+  if (ummi_unlikely((a & (G - 1)) != UMM_HEADER_SIZE || a < (uintptr_t)u->first || a >= (uintptr_t)u->end)) {
+    ummi_free_slow(u, p);
+    return;
+  }
   umm_block_t *C = (umm_block_t *)a;
   uint64_t hC = hdr_peek(C);
   size_t g = hdr_size(hC);
   if (ummi_unlikely((((((uint64_t)a >> 4) ^ g) << HDR_CHECK_SHIFT ^ hC) &
                      (HDR_CHECK_MASK | HDR_IN_USE | HDR_LOCK | HDR_DEFERRED)) != HDR_IN_USE ||
-                    g < MIN_G || (size_t)((char *)u->end - (char *)C) < g * G))
-    return 0;
+                    g < MIN_G || (size_t)((char *)u->end - (char *)C) < g * G)) {
+    ummi_free_slow(u, p);
+    return;
+  }
   umm_block_t *S = chunk_at(C, g);
   uint64_t hS = hdr_peek(S);
   uint64_t flip = (~hS & HDR_IN_USE) << 10;         /* HDR_CHECK_FREE when S is free */
   if (ummi_unlikely(((((((uint64_t)(uintptr_t)S >> 4) ^ hdr_size(hS)) << HDR_CHECK_SHIFT ^ hS ^ flip) &
-                      (HDR_CHECK_MASK | HDR_LOCK | HDR_PREV_FREE)) | (hS & flip >> 7)) != 0))
-    return 0;                                       /* (a free S is never DEFERRED: that is a dead header) */
+                      (HDR_CHECK_MASK | HDR_LOCK | HDR_PREV_FREE)) | (hS & flip >> 7)) != 0)) {
+    ummi_free_slow(u, p);                           /* (a free S is never DEFERRED: that is a dead header) */
+    return;
+  }
   UMMI_VG_FREE(p);                                  /* p is freed from here on, one way or the other */
-  if (ummi_unlikely(!__atomic_compare_exchange_n(&C->hdr, &hC, hC | HDR_LOCK, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)))
-    goto general;
+  if (ummi_unlikely(!__atomic_compare_exchange_n(&C->hdr, &hC, hC | HDR_LOCK, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))) {
+    ummi_free_chunk(u, C, 0, ummi_free_msg);        /* C changed under us: the general path looks again */
+    return;
+  }
   if (ummi_unlikely(hdr_prev_free(hC) || flip)) {  /* a neighbour is free: merge */
-    if (!__atomic_compare_exchange_n(&S->hdr, &hS, hS | HDR_LOCK, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-      chunk_unlock(C);
-      goto general;
-    }
-    if (release_merge_locked(u, C, hC, S, hS) == UMMI_OK) return 1;
-    goto general;                                   /* everything was released */
+    free_merge(u, C, hC, S, hS);
+    return;
   }
   unsigned b = ummi_bin_of(g);
-  if (ummi_unlikely(!ummi_bin_trylock(u, b))) { chunk_unlock(C); goto general; }
+  uintptr_t bv = __atomic_load_n(&u->bins[b], __ATOMIC_RELAXED);
+  if (ummi_unlikely((bv & BIN_LOCK) ||
+                    !__atomic_compare_exchange_n(&u->bins[b], &bv, bv | BIN_LOCK, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))) {
+    free_contended(u, C);
+    return;
+  }
   ummi_set_footer(C, g);
   if (ummi_unlikely(!__atomic_compare_exchange_n(&S->hdr, &hS, hS | HDR_PREV_FREE, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))) {
     ummi_bin_unlock(u, b);
-    chunk_unlock(C);
-    goto general;
+    free_contended(u, C);
+    return;
   }
   uint64_t h = hdr_make(C, g, HDR_LOCK, 0);
   __atomic_store_n(&C->hdr, h, __ATOMIC_RELAXED);
   ummi_bin_link_locked(u, b, C);
   ummi_bin_unlock(u, b);
   chunk_unlock_store(C, h);
-  return 1;
-general:
-  ummi_free_chunk(u, C, 0, msg);
-  return 1;
+  UMM_CHECK_QUIET(u);
 }
 
 void ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[3]) {

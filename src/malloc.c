@@ -2,8 +2,14 @@
 #include "umm_internal.h"
 
 void *umm_malloc(umm_t *u, size_t size, uint32_t tags) {
-  size_t g = size_to_g(size);
+  size_t g = size_to_g(size);                       /* 0 when too large */
+  if (ummi_likely(g - MIN_G < UMMI_EXACT_BINS - MIN_G && __atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED) == 0))
+    return ummi_malloc_small(u, g, tags);           /* a tail call */
   if (ummi_unlikely(!g)) { errno = ENOMEM; return NULL; }
+  return ummi_malloc_slow(u, g, tags);
+}
+
+void *ummi_malloc_slow(umm_t *u, size_t g, uint32_t tags) {
   ummi_maybe_drain(u);
   void *p;
   int r;

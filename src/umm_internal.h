@@ -152,9 +152,11 @@ int      ummi_release_locked(umm_t *u, umm_block_t *c, uint64_t h);
 /* Free c (any thread, waits): lock, check it is in use (else fatal msg[1]),
  * release; retries with back-off. */
 void     ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[3]);
-/* umm_free's one-pass common case: 1 when p was freed, 0 when the caller
- * must validate it and take the general path (nothing was done). */
-int      ummi_free_fast(umm_t *u, void *p, const char *const msg[3]);
+/* umm_free's one-pass common case (no free deferred, p not NULL): frees p,
+ * handing anything unusual to ummi_free_slow or the general path. */
+void     ummi_free_fast(umm_t *u, void *p);
+/* umm_malloc's common case: g < UMMI_EXACT_BINS granules, no free deferred. */
+void    *ummi_malloc_small(umm_t *u, size_t g, uint32_t tags);
 /* Lock c, waiting; returns the header as locked. */
 uint64_t ummi_lock_wait(umm_t *u, umm_block_t *c);
 /* Split the in-use chunk c (lock held, header h) after `keep` granules: the
@@ -230,7 +232,16 @@ static inline umm_block_t *ummi_validate(umm_t *u, const void *p, const char *co
 }
 
 /* free.c */
+extern const char *const ummi_free_msg[3];   /* umm_free's messages: invalid, double free, corrupt */
 void     ummi_drain(umm_t *u);
+/* umm_free's general path for a non-NULL p: drain, validate (fatal if bad),
+ * free waiting. */
+void     ummi_free_slow(umm_t *u, void *p);
+
+/* malloc.c */
+/* umm_malloc's general path for g granules (g >= MIN_G): drain, claim
+ * waiting; NULL + ENOMEM when nothing fits. */
+void    *ummi_malloc_slow(umm_t *u, size_t g, uint32_t tags);
 static inline void ummi_maybe_drain(umm_t *u) {
   if (ummi_unlikely(__atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED) != 0)) ummi_drain(u);
 }
