@@ -536,8 +536,8 @@ static int merge_one_locked(umm_t *u, umm_block_t *C, uint64_t hC, umm_block_t *
     umm_block_t *SS = chunk_at(S, gs);
     uint64_t hSS;
     if (!ummi_bin_trylock(u, bs)) goto fail;
-    if (bm != bs && !ummi_bin_trylock(u, bm)) goto fail_bs;
-    if (!chunk_trylock(SS, &hSS)) { ummi_contended(u); goto fail_bm; }
+    if (!chunk_trylock(SS, &hSS)) { ummi_contended(u); goto fail_bs; }
+    if (bm != bs && !ummi_bin_trylock(u, bm)) goto fail_SS;
     UMM_ASSERT(hdr_prev_free(hSS) && ummi_prev_free(SS) == S && m <= MAX_G);
     uint64_t h = hdr_make(C, m, HDR_LOCK, 0);
     __atomic_store_n(&C->hdr, h, __ATOMIC_RELAXED);
@@ -550,8 +550,8 @@ static int merge_one_locked(umm_t *u, umm_block_t *C, uint64_t hC, umm_block_t *
     chunk_unlock(SS);                               /* already PREV_FREE; footer moved to C */
     chunk_unlock_store(C, h);
     return UMMI_OK;
-  fail_bm:
-    if (bm != bs) ummi_bin_unlock(u, bm);
+  fail_SS:
+    chunk_unlock(SS);
   fail_bs:
     ummi_bin_unlock(u, bs);
     goto fail;

@@ -3,7 +3,7 @@
 # so every variant gets its own flags:
 #   single-threaded tests : UMM_DEBUG=2 (the core checks itself after each call), -O1
 #   threaded / signal     : UMM_DEBUG=1 (asserts only), -O2
-#   sanitizers            : ASan+UBSan (test_api, test_random), TSan (test_stress)
+#   sanitizers            : ASan+UBSan (test_api, test_random), TSan (test_stress, test_merge)
 # Binaries go under $(B)/tests/; all are appended to TESTS and TEST_DEPS.
 
 TEST_DIR    := $(B)/tests
@@ -15,8 +15,8 @@ TEST_TSAN   := $(TEST_BASE) -DUMM_DEBUG=1 -O1 -fsanitize=thread
 TEST_LIBS   := -pthread
 TSAN_CC     ?= $(CC)
 
-CORE_TESTS := $(TEST_DIR)/test_api $(TEST_DIR)/test_random $(TEST_DIR)/test_stress $(TEST_DIR)/test_signal
-SAN_TESTS  := $(TEST_DIR)/test_api_asan $(TEST_DIR)/test_random_asan $(TEST_DIR)/test_stress_tsan
+CORE_TESTS := $(TEST_DIR)/test_api $(TEST_DIR)/test_random $(TEST_DIR)/test_stress $(TEST_DIR)/test_signal $(TEST_DIR)/test_merge
+SAN_TESTS  := $(TEST_DIR)/test_api_asan $(TEST_DIR)/test_random_asan $(TEST_DIR)/test_stress_tsan $(TEST_DIR)/test_merge_tsan
 
 TESTS     += $(CORE_TESTS) $(SAN_TESTS)
 TEST_DEPS += $(CORE_TESTS) $(SAN_TESTS)
@@ -38,6 +38,9 @@ $(TEST_DIR)/test_random: tests/core/test_random.c $(TEST_COMMON) | $(TEST_DIR)
 $(TEST_DIR)/test_stress: tests/core/test_stress.c $(TEST_COMMON) | $(TEST_DIR)
 	$(CC) $(TEST_MT) -o $@ $< $(CORE_SRC) $(TEST_LIBS)
 
+$(TEST_DIR)/test_merge: tests/core/test_merge.c $(TEST_COMMON) | $(TEST_DIR)
+	$(CC) $(TEST_MT) -o $@ $< $(CORE_SRC) $(TEST_LIBS)
+
 # The signal test nests nowait calls inside the main thread's calls, so the
 # region is never quiet: UMM_DEBUG=2's checker after each call does not apply.
 $(TEST_DIR)/test_signal: tests/core/test_signal.c $(TEST_COMMON) | $(TEST_DIR)
@@ -51,3 +54,6 @@ $(TEST_DIR)/test_random_asan: tests/core/test_random.c $(TEST_COMMON) | $(TEST_D
 
 $(TEST_DIR)/test_stress_tsan: tests/core/test_stress.c $(TEST_COMMON) | $(TEST_DIR)
 	$(TSAN_CC) $(TEST_TSAN) -DSTRESS_DEFAULT_OPS=100000 -o $@ $< $(CORE_SRC) $(TEST_LIBS)
+
+$(TEST_DIR)/test_merge_tsan: tests/core/test_merge.c $(TEST_COMMON) | $(TEST_DIR)
+	$(TSAN_CC) $(TEST_TSAN) -DMERGE_DEFAULT_ROUNDS=400 -o $@ $< $(CORE_SRC) $(TEST_LIBS)
