@@ -237,13 +237,13 @@ void     ummi_drain(umm_t *u);
 /* umm_free's general path for a non-NULL p: drain, validate (fatal if bad),
  * free waiting. */
 void     ummi_free_slow(umm_t *u, void *p);
+static inline void ummi_maybe_drain(umm_t *u) {
+  if (ummi_unlikely(__atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED) != 0)) ummi_drain(u);
+}
 
 /* malloc.c */
 /* umm_malloc's general path for g granules (g >= MIN_G): drain, claim
  * waiting; NULL + ENOMEM when nothing fits. */
 void    *ummi_malloc_slow(umm_t *u, size_t g, uint32_t tags);
-static inline void ummi_maybe_drain(umm_t *u) {
-  if (ummi_unlikely(__atomic_load_n(&u->deferred_count, __ATOMIC_RELAXED) != 0)) ummi_drain(u);
-}
 
 #endif /* UMM_INTERNAL_H */
