@@ -392,10 +392,8 @@ unlock_b:
   return UMMI_RETRY;
 }
 
-/* umm_malloc for g < UMMI_EXACT_BINS when no free is deferred: the common
- * case, an exact bin with a head, is claim_exact inlined; everything else
- * (no head, a failed try-lock: everything released) is ummi_malloc_slow's,
- * by a tail call, so the common case needs no stack frame. */
+/* ummi_malloc_small's case of an empty exact bin: claim_split, else the
+ * general path. */
 static UMMI_NOINLINE void *malloc_split(umm_t *u, size_t g, uint32_t tags) {
   void *p;
   if (claim_split(u, g, tags, &p) == UMMI_OK) {
@@ -406,6 +404,11 @@ static UMMI_NOINLINE void *malloc_split(umm_t *u, size_t g, uint32_t tags) {
   return ummi_malloc_slow(u, g, tags);
 }
 
+/* umm_malloc for g < UMMI_EXACT_BINS when no free is deferred: the common
+ * case, an exact bin with a head, is claim_exact inlined; an empty exact bin
+ * goes to malloc_split, and a failed try-lock (everything released) to
+ * ummi_malloc_slow, both by tail calls, so the common case needs no stack
+ * frame. */
 void *ummi_malloc_small(umm_t *u, size_t g, uint32_t tags) {
   UMM_ASSERT(g >= MIN_G && g < UMMI_EXACT_BINS);
   void *p;
