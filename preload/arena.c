@@ -231,7 +231,6 @@ void *ummp_core_malloc_nowait(ummp_tls_t *t, size_t size) {
  * every UMMP_TICK slow-path calls of a thread (vDSO, no system call). */
 #define UMMP_PURGE_MIN   ((size_t)256 << 10)
 #define UMMP_PURGE_CHUNK ((size_t)64 << 10)   /* smallest range worth an madvise */
-#define UMMP_TICK        64u
 
 typedef struct purge_acc {
   size_t page;                             /* page size */
@@ -272,9 +271,7 @@ void ummp_note_freed(ummp_tls_t *t, ummp_region_t *r, size_t bytes) {
     __atomic_store_n(&r->dirty_since, t->now_ms, __ATOMIC_RELAXED);
 }
 
-void ummp_tick(ummp_tls_t *t) {
-  if (ummp_unlikely(__atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED) != NULL)) ummp_large_drain();
-  if (ummp_likely((++t->slow_ops % UMMP_TICK) != 0) || ummp_g.purge_delay_ms < 0) return;
+static void tick_clock(ummp_tls_t *t) {
   uint64_t now = ummp_os_now_ms();
   t->now_ms = now;
   ummp_depot_decay(t, now);
@@ -294,6 +291,13 @@ void ummp_tick(ummp_tls_t *t) {
     ummp_leave(t, a);
     break;                                           /* one region per tick */
   }
+}
+
+void ummp_tick_slow(ummp_tls_t *t) {
+  int err = errno;                                   /* free keeps errno */
+  if (__atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED) != NULL) ummp_large_drain();
+  if ((t->slow_ops % UMMP_TICK) == 0 && ummp_g.purge_delay_ms >= 0) tick_clock(t);
+  errno = err;
 }
 
 size_t ummp_purge_all(void) {

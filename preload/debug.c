@@ -798,6 +798,7 @@ void ummp_debug_serve(ummp_tls_t *t) {
   (void)t;
   static int serving;
   if (__atomic_exchange_n(&serving, 1, __ATOMIC_ACQUIRE)) return;   /* another thread is at it */
+  int err = errno;                                   /* its callers include free, which keeps errno */
   if (__atomic_exchange_n(&ummp_g.dump_req, 0, __ATOMIC_ACQ_REL)) {
     char num[24];
     num[ummp_fmt_u64(num, sizeof num, 0, __atomic_add_fetch(&ummp_g.dump_seq, 1, __ATOMIC_RELAXED))] = 0;
@@ -808,6 +809,7 @@ void ummp_debug_serve(ummp_tls_t *t) {
       if (close_it) ummp_os_close(fd);
     }
   }
+  errno = err;
   __atomic_store_n(&serving, 0, __ATOMIC_RELEASE);
 }
 

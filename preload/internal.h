@@ -374,8 +374,18 @@ void  *ummp_core_malloc_nowait(ummp_tls_t *t, size_t size);
 /* Account `bytes` freed into region r (purged later, see arena.c). */
 void   ummp_note_freed(ummp_tls_t *t, ummp_region_t *r, size_t bytes);
 /* Called by every slow path: now and then, purges a region whose freed
- * memory has waited long enough. Must be called outside any section. */
-void   ummp_tick(ummp_tls_t *t);
+ * memory has waited long enough, and unmaps the large blocks signal
+ * handlers freed. Must be called outside any section. Inline: counting the
+ * call is all most calls do (a function call cost the medium classes' hits
+ * about 20 instructions each); ummp_tick_slow reads the clock every
+ * UMMP_TICK calls of a thread (vDSO, no system call) and keeps errno. */
+#define UMMP_TICK 64u
+void   ummp_tick_slow(ummp_tls_t *t);
+static inline void ummp_tick(ummp_tls_t *t) {
+  uint64_t n = ++t->slow_ops;
+  if (ummp_unlikely(__atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED) != NULL || n % UMMP_TICK == 0))
+    ummp_tick_slow(t);
+}
 /* Purge every committed region now (malloc_trim); returns bytes purged. */
 size_t ummp_purge_all(void);
 /* The contention callback installed in every region. */
@@ -417,6 +427,10 @@ void  *ummp_malloc_slow(size_t n, const void *ra);
 /* The same, tail-called by malloc: ra is this function's own return address. */
 void  *ummp_malloc_slow_tail(size_t n);
 void   ummp_free_slow(void *p);
+/* free() of an arena block whose header test passed with g granules above
+ * the small bins: pushed into its medium class when it is exactly a class's
+ * chunk and the class has room, else ummp_free_slow. */
+void   ummp_free_med(void *p, size_t g);
 /* Give every block thread t caches back to the core; close: leave its bins'
  * gates off (thread exit), else open and empty (malloc_trim). */
 void   ummp_flush_all(ummp_tls_t *t, int close);

@@ -63,6 +63,10 @@ UMMP_EXPORT void free(void *p) {
       ummp_gate_give(&t->gate[g], 0);
       return;
     }
+    if (g > UMMP_MAX_GRAN) {                         /* a medium class's block, or the slow path */
+      ummp_free_med(p, g);
+      return;
+    }
   }
   ummp_free_slow(p);
 }

@@ -33,6 +33,7 @@ realloc_double        UMM_DEBUG=0  134
 header_nul            UMM_DEBUG=0  134
 header_byte           UMM_DEBUG=0  134
 header_realloc        UMM_DEBUG=0  134
+header_medium_size    UMM_DEBUG=0  134
 cache_link            UMM_DEBUG=0  134
 cache_link_medium     UMM_DEBUG=0  134
 dbg_overflow          UMM_DEBUG=1  134
