@@ -104,8 +104,8 @@ static ummp_region_t *commit_upto_locked(uint32_t i) {
 static ummp_region_t *region_get(uint32_t i, int wait) {
   if (ummp_likely(i < __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_ACQUIRE))) return &ummp_regions[i];
   if (i >= ummp_g.nregions) return NULL;
-  int z = 0;
-  while (!__atomic_compare_exchange_n(&ummp_g.commit_lock, &z, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+  uintptr_t z = 0, me = (uintptr_t)&ummp_tls;       /* the owner, for ummp_commit_lock_fork_child */
+  while (!__atomic_compare_exchange_n(&ummp_g.commit_lock, &z, me, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
     if (!wait) return NULL;
     z = 0;
     ummp_os_yield();
@@ -116,6 +116,23 @@ static ummp_region_t *region_get(uint32_t i, int wait) {
 }
 
 ummp_region_t *ummp_region_get(uint32_t i) { return region_get(i, 1); }
+
+/* In a child forked while another thread held commit_lock (a fork from a
+ * signal handler does not wait for every section, fork.c), the owner does
+ * not exist: the lock would stay taken for ever, and the child's next
+ * region commit would wait for ever (and every _nowait one fail). Its
+ * commit either published the region (ncommitted) or not; lim_rot is
+ * recomputed in case it stopped between the two stores. Redoing an
+ * unpublished commit is harmless (mprotect again, umm_init of space
+ * nobody uses). A lock this thread holds is left: the section its
+ * handler interrupted still ends it. */
+void ummp_commit_lock_fork_child(void) {
+  uintptr_t o = __atomic_load_n(&ummp_g.commit_lock, __ATOMIC_RELAXED);
+  if (o == 0 || o == (uintptr_t)&ummp_tls) return;
+  uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_RELAXED);
+  if (nc) __atomic_store_n(&ummp_g.lim_rot, ((size_t)nc * ummp_g.region_size - 16) >> 4, __ATOMIC_RELEASE);
+  __atomic_store_n(&ummp_g.commit_lock, 0, __ATOMIC_RELEASE);
+}
 
 void ummp_backoff(umm_t *u, void *arg) {
   (void)u; (void)arg;

@@ -200,6 +200,7 @@ void ummp_atfork_child(void) {
     slots[i].owned = 0;
   }
   ummp_g.shared_active = (long)t->shared_depth;
+  ummp_commit_lock_fork_child();
   t->forking = 0;
   __atomic_store_n(&ummp_g.fork_flag, 0, __ATOMIC_SEQ_CST);
 }

@@ -386,6 +386,8 @@ static inline void ummp_tick(ummp_tls_t *t) {
   if (ummp_unlikely(__atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED) != NULL || n % UMMP_TICK == 0))
     ummp_tick_slow(t);
 }
+/* fork child handler part: release commit_lock if a thread the child does not have held it. */
+void   ummp_commit_lock_fork_child(void);
 /* Purge every committed region now (malloc_trim); returns bytes purged. */
 size_t ummp_purge_all(void);
 /* The contention callback installed in every region. */

@@ -206,7 +206,7 @@ typedef struct ummp_global {
   uint32_t  ncommitted;                    /* regions 0..ncommitted-1 are committed (atomic, grows) */
   uint32_t  spread;                        /* threads' home regions rotate over this many */
   uint32_t  rr;                            /* round-robin counter for home regions (atomic) */
-  int       commit_lock;                   /* spin lock held only while committing regions (rare) */
+  uintptr_t commit_lock;                   /* spin lock held only while committing regions (rare): 0, or its owner (&ummp_tls) */
   size_t    large_threshold;               /* effective large-block threshold */
   long      purge_delay_ms;                /* effective purge delay (-1: never purge) */
   size_t    page;                          /* page size */
