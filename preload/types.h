@@ -123,11 +123,12 @@ typedef struct ummp_tls {
 
 /* ---- depot (cache.c): magazines of cached blocks passed between threads ------
  * A magazine is a bin list (same encoded links and cookies as a thread's bin,
- * UMMP_END-terminated) of at most ummp_g.limit[g] blocks. A thread whose bin
- * overflows, or that exits, parks magazines here instead of freeing every
- * block to the core; a thread whose bin is empty takes one before asking the
- * core. Policy and lock protocol at the depot section of cache.c. */
-#define UMMP_DEPOT_MAGS 8u                 /* magazines kept per small bin */
+ * UMMP_END-terminated) of at most ummp_g.limit[g] blocks (a medium class's:
+ * half ummp_g.mlimit[m]). A thread whose bin or class overflows, or that
+ * exits, parks magazines here instead of freeing every block to the core; a
+ * thread whose bin or class is empty takes one before asking the core.
+ * Policy and lock protocol at the depot section of cache.c. */
+#define UMMP_DEPOT_MAGS 8u                 /* magazines kept per small bin or medium class */
 typedef struct ummp_depot {
   int       lock;                          /* try-lock (atomic exchange): guards n, mag[], cnt[] */
   uint32_t  n;                             /* magazines held: mag[0..n), oldest first (written under lock; read unlocked as a hint) */
