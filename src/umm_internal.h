@@ -192,7 +192,34 @@ static inline int ummi_size_overwritten(const umm_block_t *c, uint64_t h, const 
  * classifier behind every message about a pointer (ummi_validate here, the
  * preload's through umm_ptr_state). */
 #define UMMI_PTR_RETRIES 1000u                  /* looks at a locked header that disagrees with its successor */
+/* ummi_ptr_state's common answer in a few instructions: 1 (LIVE, chunk in
+ * *out) when p's header is a good unlocked in-use header, in the region,
+ * and its successor's is good and says "previous in use"; 0 when anything
+ * else holds (a locked header included), and the full classification
+ * decides. The tests are ummi_ptr_state's own for that case; the loop, the
+ * retries and the diagnosis behind it cost umm_free_batch 88 instructions
+ * per block (bench fragment: 540k blocks flushed by thread caches). */
+static inline __attribute__((always_inline)) int ummi_ptr_live(umm_t *u, const void *p, umm_block_t **out) {
+  uintptr_t a = (uintptr_t)p - UMM_HEADER_SIZE;
+  if ((a & (G - 1)) != UMM_HEADER_SIZE || a < (uintptr_t)u->first || a >= (uintptr_t)u->end) return 0;
+  umm_block_t *c = (umm_block_t *)a;
+  uint64_t h = ummi_peek_any(c);
+  size_t g = hdr_size(h);
+  if ((h & (HDR_IN_USE | HDR_LOCK | HDR_DEFERRED)) != HDR_IN_USE || !hdr_check_ok(c, h) || g < MIN_G ||
+      (size_t)((char *)u->end - (char *)c) < g * G)
+    return 0;
+  umm_block_t *s = chunk_at(c, g);
+  uint64_t hs = ummi_peek_any(s);
+  if (hs == HDR_DEAD || !hdr_check_ok(s, hs) || hdr_prev_free(hs)) return 0;
+  *out = c;
+  return 1;
+}
+static int ummi_ptr_state_full(umm_t *u, const void *p, umm_block_t **out);
 static inline int ummi_ptr_state(umm_t *u, const void *p, umm_block_t **out) {
+  if (ummi_likely(ummi_ptr_live(u, p, out))) return UMM_PTR_LIVE;
+  return ummi_ptr_state_full(u, p, out);
+}
+static __attribute__((noinline, unused)) int ummi_ptr_state_full(umm_t *u, const void *p, umm_block_t **out) {
   uintptr_t a = (uintptr_t)p - UMM_HEADER_SIZE;    /* integer compare: p may be anything */
   if (ummi_unlikely((a & (G - 1)) != UMM_HEADER_SIZE || a < (uintptr_t)u->first || a >= (uintptr_t)u->end))
     return UMM_PTR_INVALID;
