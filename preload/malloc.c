@@ -145,12 +145,19 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
     if (n > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
     size_t old = usable(p);
     if (n <= old && (old <= UMMP_SMALL_MAX || n >= old / 2)) return p;
-    if (old > UMMP_SMALL_MAX && n <= ummp_g.large_threshold && !ummp_reentrant(t)) {
+    /* Growth by less than an eighth gets an eighth: a block grown a few
+     * bytes at a time (a string builder) then moves once per eighth of its
+     * size, as with the peers' size classes, instead of at every granule
+     * its successor does not have free (bench realloc: strings of up to
+     * 33 KB grown by 1-48 bytes; memcpy was 68 % of its instructions). */
+    size_t want = n;
+    if (n > old && n - old < old / 8 && old + old / 8 <= ummp_g.large_threshold) want = old + old / 8;
+    if (old > UMMP_SMALL_MAX && want <= ummp_g.large_threshold && !ummp_reentrant(t)) {
       /* in place in the core: shrink by splitting, grow into a free successor */
       ummp_hold(t);
       unsigned a = ummp_enter(t);
       size_t ob = old + UMM_HEADER_SIZE;
-      void *q = umm_realloc(ummp_regions[ummp_region_index(p)].u, p, n);
+      void *q = umm_realloc(ummp_regions[ummp_region_index(p)].u, p, want);
       if (q) {
         ummp_stats_sub(ob);
         ummp_stats_add(umm_usable_size(q) + UMM_HEADER_SIZE);
@@ -160,7 +167,7 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
       ummp_unhold(t);
       if (q) return q;
     }
-    void *q = malloc_ra(n, ra);
+    void *q = malloc_ra(want, ra);
     if (!q) return n <= old ? p : NULL;              /* a shrink never fails: keep the block */
     memcpy(q, p, old < n ? old : n);
     free(p);
