@@ -668,26 +668,51 @@ void *ummp_malloc_slow(size_t n, const void *ra) {
  *    be in the middle of a list operation); they hold the thread (busy)
  *    around the list operation, so a handler that interrupts them is
  *    re-entrant (ummp_reentrant) and never touches the lists. A handler
- *    that interrupted a fast path may use them: the fast paths touch only
- *    the small bins, whose gates the medium lists do not share.
+ *    can run between their first look and the hold, so under the hold they
+ *    look again (the class may have been emptied or filled meanwhile) and
+ *    leave anything else to the general path. A handler that interrupted a
+ *    fast path may use them: the fast paths touch only the small bins,
+ *    whose gates the medium lists do not share; for such a handler (a gate
+ *    is held) they make no system call and take no lock (med_hit_tick).
  *  - Validation: free()'s header test (an in-use header whose CHECK bits
  *    match its address and size, not deferred), the cookie (a block
  *    already cached: the general path reports the double free), and the
  *    successor's header (med_successor_ok), which the general path's
  *    umm_owns reads too; anything that fails goes to the general path,
  *    which names the error.
- *  - Tags, hits, the purge clock (ummp_tick) and dump requests as in the
- *    general paths. */
+ *  - Tags, hit counts, the purge clock and dump requests as in the
+ *    general paths (med_hit_tick). */
+/* The purge clock and dump requests, from a hit: as in the general paths,
+ * except while a small bin's gate is held: the caller is then a signal
+ * handler that interrupted a fast path, and does no system call and takes
+ * no lock (the count goes on; a later call does the work). The gate test
+ * runs only when there is work. */
+static UMMP_NOINLINE void med_hit_tick_slow(ummp_tls_t *t) {
+  if (ummp_gates_held(t)) return;
+  ummp_tick_slow(t);                                 /* keeps errno */
+  ummp_debug_poll(t);                                /* keeps errno */
+}
+static inline void med_hit_tick(ummp_tls_t *t) {
+  uint64_t n = ++t->slow_ops;
+  if (ummp_unlikely(n % UMMP_TICK == 0 || __atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED) != NULL ||
+                    __atomic_load_n(&ummp_g.dump_req, __ATOMIC_RELAXED)))
+    med_hit_tick_slow(t);
+}
+
 static inline void *malloc_med_hit(ummp_tls_t *t, size_t n, const void *ra) {
   unsigned m = ummp_med_class(ummp_gran_of_size(n));
   if (!ummp_list_live(t->mbin[m])) return NULL;      /* empty: the general path refills */
   ummp_hold(t);
+  /* Looked at again under the hold: a handler that ran between the test
+   * above and the hold (busy was 0) may have taken the class's last block
+   * (the pop then returned NULL, mcount wrapped and the re-tag faulted). */
   void **b = list_pop(&t->mbin[m]);                  /* checks the link */
-  t->mcount[m]--;
-  t->mhits++;
-  ummp_block_retag(b, ummp_tag_for(t, ra));
-  ummp_tick(t);
-  ummp_debug_poll(t);
+  if (ummp_likely(b != NULL)) {
+    t->mcount[m]--;
+    t->mhits++;
+    ummp_block_retag(b, ummp_tag_for(t, ra));
+    med_hit_tick(t);
+  }
   ummp_unhold(t);
   return b;
 }
@@ -712,11 +737,13 @@ void ummp_free_med(void *p, size_t g) {
                   ((uint64_t *)p)[1] != t->secret && ummp_med_chunk(m = ummp_med_class((unsigned)g)) == g &&
                   t->mcount[m] < ummp_g.mlimit[m] && med_successor_ok(p, g))) {
     ummp_hold(t);
-    mpush(t, m, p);
-    ummp_tick(t);                                    /* keeps errno */
-    ummp_debug_poll(t);
+    int room = t->mcount[m] < ummp_g.mlimit[m];     /* again under the hold: a handler may have filled it */
+    if (ummp_likely(room)) {
+      mpush(t, m, p);
+      med_hit_tick(t);
+    }
     ummp_unhold(t);
-    return;
+    if (ummp_likely(room)) return;
   }
   ummp_free_slow(p);
 }

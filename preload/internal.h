@@ -376,8 +376,8 @@ void   ummp_note_freed(ummp_tls_t *t, ummp_region_t *r, size_t bytes);
 /* Called by every slow path: now and then, purges a region whose freed
  * memory has waited long enough, and unmaps the large blocks signal
  * handlers freed. Must be called outside any section. Inline: counting the
- * call is all most calls do (a function call cost the medium classes' hits
- * about 20 instructions each); ummp_tick_slow reads the clock every
+ * call is all most calls do (the call itself cost about 20 instructions per
+ * slow path); ummp_tick_slow reads the clock every
  * UMMP_TICK calls of a thread (vDSO, no system call) and keeps errno. */
 #define UMMP_TICK 64u
 void   ummp_tick_slow(ummp_tls_t *t);
