@@ -114,12 +114,7 @@ int main(int argc, char **argv) {
   CHECK(pt_preloaded());
   int both = argc > 1 && strcmp(argv[1], "both") == 0;
   alarm(both ? 20 : 60);                                      /* last-resort watchdog: default action kills */
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_usr1;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGUSR1, &sa, NULL);
+  pt_on_signal(SIGUSR1, on_usr1);
   /* the main thread never takes SIGUSR1: only the spinner is interrupted */
   pthread_t sp[2];
   CHECK(pthread_create(&sp[0], NULL, spinner, (void *)(uintptr_t)11) == 0);

@@ -43,12 +43,7 @@ int main(int argc, char **argv) {
   CHECK(pt_preloaded());
   double secs = argc > 1 ? atof(argv[1]) : 3.0;
   main_thread = pthread_self();
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = handler;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGUSR1, &sa, NULL);
+  pt_on_signal(SIGUSR1, handler);
   for (int i = 0; i < 8; i++) { void *volatile w = malloc(SZ); free(w); }   /* the class in use: hits from here */
   pthread_t k;
   CHECK(pthread_create(&k, NULL, killer, NULL) == 0);

@@ -89,6 +89,15 @@ __attribute__((unused)) static size_t ummp_rss_kb(void) {
 
 /* 1 when the umm preload serves this process's malloc. */
 extern size_t umm_usable_size(const void *p) __attribute__((weak));
+/* Install fn for sig with SA_RESTART and an empty mask. */
+__attribute__((unused)) static void pt_on_signal(int sig, void (*fn)(int)) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = fn;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(sig, &sa, NULL);
+}
 static inline int pt_preloaded(void) { return umm_usable_size != NULL; }
 
 #endif
