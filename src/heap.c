@@ -329,8 +329,7 @@ static inline __attribute__((always_inline)) int claim_exact(umm_t *u, unsigned 
   if (!chunk_flip_unlocked(S, HDR_PREV_FREE, 0)) {   /* predecessor now in use */
     ummi_contended(u); chunk_unlock(F); ummi_bin_unlock(u, b); return UMMI_CONTENDED;
   }
-  ummi_bin_pop_locked(u, b, F);
-  ummi_bin_unlock(u, b);
+  ummi_bin_pop_unlock(u, b, F);
   chunk_unlock_store(F, hdr_make(F, b, HDR_IN_USE | (hF & HDR_PREV_FREE), tags));
   *out = chunk_payload(F);
   return UMMI_OK;
@@ -365,8 +364,7 @@ static int claim_split(umm_t *u, size_t g, uint32_t tags, void **out) {
     goto unlock_F;
   }
   if (rest < MIN_G) {                               /* F whole */
-    ummi_bin_pop_locked(u, b, F);
-    ummi_bin_unlock(u, b);
+    ummi_bin_pop_unlock(u, b, F);
     chunk_unlock_store(F, hdr_make(F, fg, HDR_IN_USE | (hF & HDR_PREV_FREE), tags));
     *out = chunk_payload(F);
     return UMMI_OK;
@@ -462,8 +460,7 @@ static int release_alone_locked(umm_t *u, umm_block_t *C, uint64_t hC, umm_block
   if (!chunk_flip_unlocked(S, HDR_PREV_FREE, HDR_PREV_FREE)) { ummi_bin_unlock(u, b); return UMMI_RETRY; }
   uint64_t h = hdr_make(C, gc, HDR_LOCK, 0);
   __atomic_store_n(&C->hdr, h, __ATOMIC_RELAXED);
-  ummi_bin_link_locked(u, b, C);
-  ummi_bin_unlock(u, b);
+  ummi_bin_link_unlock(u, b, C);
   chunk_unlock_store(C, h);
   return UMMI_OK;
 }
@@ -649,8 +646,7 @@ void ummi_free_fast(umm_t *u, void *p) {
   }
   uint64_t h = hdr_make(C, g, HDR_LOCK, 0);
   __atomic_store_n(&C->hdr, h, __ATOMIC_RELAXED);
-  ummi_bin_link_locked(u, b, C);
-  ummi_bin_unlock(u, b);
+  ummi_bin_link_unlock(u, b, C);
   chunk_unlock_store(C, h);
   UMM_CHECK_QUIET(u);
 }
