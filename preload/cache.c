@@ -59,9 +59,10 @@
  *    core (rptest, every other block freed by another thread: 0.330 ->
  *    0.283 s, 6.24 -> 7.17 M ops/cpu-s, peak RSS 20.9 -> 22.6 MB within
  *    the runs' range, medians of 7). Hits skip the general slow path
- *    (malloc_med_hit, ummp_free_med). Same cookie convention as the small bins (walks and dumps report
- *    the blocks as cached), same hold / fork-section rules, flushed at
- *    thread exit, hits counted in tls.mhits (UMM_STATS).
+ *    (malloc_med_hit, ummp_free_med). Same cookie convention as the small
+ *    bins (walks and dumps report the blocks as cached), same hold /
+ *    fork-section rules, flushed at thread exit, hits counted in
+ *    tls.mhits (UMM_STATS).
  *
  * Every slow path "holds" the thread (ummp_hold: busy), so a signal handler
  * that interrupts it never touches the cache and never waits for a core lock
