@@ -20,7 +20,7 @@
  * while that thread's handler interrupted it inside a section (slot active)
  * and waits in ummp_atfork_prepare for the flag.
  *
- * Output: "signals N forks N exit7 N bad N hung N ..." */
+ * Output: "signals N forks N exit7 N bad N hung N ... exit8 N" */
 #include "ptest.h"
 #include <pthread.h>
 #include <time.h>
@@ -40,24 +40,40 @@ static uint64_t now_ms(void) {
   return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Exit status 7, or what failed first: 10 + i for v[i]'s malloc (NULL),
- * 40 calloc NULL, 41 calloc memory not zero, 42 realloc NULL. */
+/* Exit status 7; 8 when some call returned NULL with ENOMEM and nothing
+ * else failed; else what failed first: 10 + i for v[i]'s malloc (NULL
+ * without ENOMEM), 40 calloc NULL (same), 41 calloc memory not zero, 42
+ * realloc NULL (same).
+ *
+ * Why 8 is allowed, rarely. The child runs inside a handler that may have
+ * interrupted its own thread in the middle of a core operation, and a fork
+ * from a handler inside a section does not wait for the other thread's
+ * sections either (fork.c): the child can inherit locks that nothing will
+ * ever release in it. Its calls are re-entrant and served by the core's
+ * _nowait path, which returns NULL + ENOMEM when nothing can be had without
+ * waiting (issue 3). Seen once in about 150 runs of "both" (instrumented:
+ * the region-commit lock held by the child's own interrupted commit,
+ * region 0's free space locked): malloc(1000..16384) got NULL. The test
+ * allows it in at most 1 fork of 500 (and 1 in any run). */
 static void child(void) {
   signal(SIGALRM, SIG_DFL);
   alarm(CHILD_S);
-  int bad = 0;
+  int bad = 0, enomem = 0;
   void *v[16];
   for (int i = 0; i < 16; i++) {
     v[i] = malloc((size_t)(16 << (i % 11)));
-    if (!v[i]) { if (!bad) bad = 10 + i; } else memset(v[i], i, (size_t)(16 << (i % 11)));
+    if (!v[i]) { if (errno == ENOMEM) enomem = 1; else if (!bad) bad = 10 + i; }
+    else memset(v[i], i, (size_t)(16 << (i % 11)));
   }
   char *c = calloc(10, 100);
-  if (!c) { if (!bad) bad = 40; } else if (c[999] && !bad) bad = 41;
-  c = realloc(c, 5000);
-  if (!c && !bad) bad = 42;
+  if (!c) { if (errno == ENOMEM) enomem = 1; else if (!bad) bad = 40; }
+  else if (c[999] && !bad) bad = 41;
+  char *d = realloc(c, 5000);
+  if (!d) { if (errno == ENOMEM) enomem = 1; else if (!bad) bad = 42; }
+  else c = d;
   free(c);
   for (int i = 0; i < 16; i++) free(v[i]);
-  _exit(bad ? bad : 7);
+  _exit(bad ? bad : enomem ? 8 : 7);
 }
 
 static void on_usr1(int sig) {
@@ -92,12 +108,17 @@ static void *spinner(void *arg) {
   return NULL;
 }
 
-static long exit7, bad, hung, reaped;
+static long exit7, exit8, bad, hung, reaped;
 
 static void account(pid_t pid, int st) {
   (void)pid;
   reaped++;
   if (WIFEXITED(st) && WEXITSTATUS(st) == 7) { exit7++; return; }
+  if (WIFEXITED(st) && WEXITSTATUS(st) == 8) {
+    exit8++;
+    fprintf(stderr, "child %d: a call got NULL + ENOMEM (allowed rarely, see child())\n", (int)pid);
+    return;
+  }
   bad++;
   if (WIFSIGNALED(st) && WTERMSIG(st) == SIGALRM) hung++;
   fprintf(stderr, "child %d: %s %d\n", (int)pid, WIFSIGNALED(st) ? "killed by signal" : "exit status",
@@ -159,10 +180,11 @@ int main(int argc, char **argv) {
       }
     }
   }
-  printf("signals %ld handled %ld forks %ld exit7 %ld bad %ld hung %ld fork_errors %ld spins %ld ms %llu\n",
-         sent, handled, total, exit7, bad, hung, fork_errors, spins, (unsigned long long)(now_ms() - t0));
+  printf("signals %ld handled %ld forks %ld exit7 %ld bad %ld hung %ld fork_errors %ld spins %ld ms %llu exit8 %ld\n",
+         sent, handled, total, exit7, bad, hung, fork_errors, spins, (unsigned long long)(now_ms() - t0), exit8);
   CHECK(total > 0);
-  CHECK(exit7 == total);
+  CHECK(exit7 + exit8 == total);
+  CHECK(exit8 <= 1 + total / 500);
   CHECK(bad == 0 && hung == 0);
   return pt_report();
 }
