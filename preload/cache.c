@@ -675,12 +675,15 @@ void *ummp_malloc_slow(size_t n, const void *ra) {
  *    fast path may use them: the fast paths touch only the small bins,
  *    whose gates the medium lists do not share; for such a handler (a gate
  *    is held) they make no system call and take no lock (med_hit_tick).
- *  - Validation: free()'s header test (an in-use header whose CHECK bits
- *    match its address and size, not deferred), the cookie (a block
- *    already cached: the general path reports the double free), and the
- *    successor's header (med_successor_ok), which the general path's
- *    umm_owns reads too; anything that fails goes to the general path,
- *    which names the error.
+ *  - Validation: free()'s header test gives the size, the cookie tells a
+ *    block already cached (the general path reports the double free), and
+ *    the core's umm_ptr_state must say LIVE (its inline common case: the
+ *    header inside the region's chunks, the successor's header agreeing).
+ *    CHECK covers the low 7 bits of the size only: a medium size with a
+ *    higher bit overwritten passes free()'s test and may even be another
+ *    class's chunk (1020 ^ 128 = 892 granules), which cached would be
+ *    served over its neighbour; the successor test catches it. Anything
+ *    that fails goes to the general path, which names the error.
  *  - Tags, hit counts, the purge clock and dump requests as in the
  *    general paths (med_hit_tick). */
 /* The purge clock and dump requests, from a hit: as in the general paths,
@@ -718,25 +721,13 @@ static inline void *malloc_med_hit(ummp_tls_t *t, size_t n, const void *ra) {
   return b;
 }
 
-/* p's successor agrees that p (g granules, header test passed) is in use:
- * its header is good and says "previous in use". CHECK covers the low 7
- * bits of the size only: a medium size with a higher bit overwritten passes
- * free()'s test and may even be another class's chunk (1020 ^ 128 = 892
- * granules), which cached would be served over its neighbour. (The small
- * bins need no such test: any such change takes g above them.) */
-static inline int med_successor_ok(const void *p, size_t g) {
-  const umm_block_t *c = chunk_of(p), *s = (const umm_block_t *)((const char *)c + g * UMM_GRANULE);
-  if (ummp_region_index(s) != ummp_region_index(c)) return 0;   /* the end sentinel lies inside the region */
-  uint64_t hs = hdr_peek(s);
-  return hs != HDR_DEAD && hdr_check_ok(s, hs) && !hdr_prev_free(hs);
-}
-
 void ummp_free_med(void *p, size_t g) {
   ummp_tls_t *t = &ummp_tls;
   unsigned m;
   if (ummp_likely(g <= UMMP_MED_TOP_GRAN && t->state == UMMP_T_LIVE && t->busy == 0 && ummp_g.med_max &&
                   ((uint64_t *)p)[1] != t->secret && ummp_med_chunk(m = ummp_med_class((unsigned)g)) == g &&
-                  t->mcount[m] < ummp_g.mlimit[m] && med_successor_ok(p, g))) {
+                  t->mcount[m] < ummp_g.mlimit[m] &&
+                  umm_ptr_state(ummp_regions[ummp_region_index(p)].u, p) == UMM_PTR_LIVE)) {
     ummp_hold(t);
     int room = t->mcount[m] < ummp_g.mlimit[m];     /* again under the hold: a handler may have filled it */
     if (ummp_likely(room)) {

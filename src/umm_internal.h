@@ -205,7 +205,9 @@ static inline __attribute__((always_inline)) int ummi_ptr_live(umm_t *u, const v
   umm_block_t *c = (umm_block_t *)a;
   uint64_t h = ummi_peek_any(c);
   size_t g = hdr_size(h);
-  if ((h & (HDR_IN_USE | HDR_LOCK | HDR_DEFERRED)) != HDR_IN_USE || !hdr_check_ok(c, h) || g < MIN_G ||
+  /* in use, so CHECK is (address ^ size) alone: hdr_check_ok's free-flag term is 0 */
+  if ((h & (HDR_IN_USE | HDR_LOCK | HDR_DEFERRED)) != HDR_IN_USE ||
+      ((((uint64_t)(uintptr_t)c >> 4 ^ g) << HDR_CHECK_SHIFT ^ h) & HDR_CHECK_MASK) != 0 || g < MIN_G ||
       (size_t)((char *)u->end - (char *)c) < g * G)
     return 0;
   umm_block_t *s = chunk_at(c, g);
