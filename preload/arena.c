@@ -80,6 +80,10 @@ int ummp_arena_init(void) {
   return 0;
 }
 
+/* lim_rot for nc committed regions: the granule number (from base16) just
+ * past the last payload they can hold (the free fast path's bound). */
+static size_t lim_rot_of(uint32_t nc) { return ((size_t)nc * ummp_g.region_size - 16) >> 4; }
+
 /* Commit regions up to i; commit_lock held. */
 static ummp_region_t *commit_upto_locked(uint32_t i) {
   int err = errno;
@@ -92,7 +96,7 @@ static ummp_region_t *commit_upto_locked(uint32_t i) {
     umm_on_contention(u, ummp_backoff, &ummp_regions[k]);
     ummp_regions[k].u = u;
     __atomic_store_n(&ummp_g.ncommitted, k + 1, __ATOMIC_RELEASE);
-    __atomic_store_n(&ummp_g.lim_rot, ((size_t)(k + 1) * ummp_g.region_size - 16) >> 4, __ATOMIC_RELEASE);
+    __atomic_store_n(&ummp_g.lim_rot, lim_rot_of(k + 1), __ATOMIC_RELEASE);
   }
   errno = err;
   return res;
@@ -130,7 +134,7 @@ void ummp_commit_lock_fork_child(void) {
   uintptr_t o = __atomic_load_n(&ummp_g.commit_lock, __ATOMIC_RELAXED);
   if (o == 0 || o == (uintptr_t)&ummp_tls) return;
   uint32_t nc = __atomic_load_n(&ummp_g.ncommitted, __ATOMIC_RELAXED);
-  if (nc) __atomic_store_n(&ummp_g.lim_rot, ((size_t)nc * ummp_g.region_size - 16) >> 4, __ATOMIC_RELEASE);
+  if (nc) __atomic_store_n(&ummp_g.lim_rot, lim_rot_of(nc), __ATOMIC_RELEASE);
   __atomic_store_n(&ummp_g.commit_lock, 0, __ATOMIC_RELEASE);
 }
 

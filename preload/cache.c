@@ -697,10 +697,7 @@ static UMMP_NOINLINE void med_hit_tick_slow(ummp_tls_t *t) {
   ummp_debug_poll(t);                                /* keeps errno */
 }
 static inline void med_hit_tick(ummp_tls_t *t) {
-  uint64_t n = ++t->slow_ops;
-  if (ummp_unlikely(n % UMMP_TICK == 0 || __atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED) != NULL ||
-                    __atomic_load_n(&ummp_g.dump_req, __ATOMIC_RELAXED)))
-    med_hit_tick_slow(t);
+  if (ummp_unlikely(ummp_tick_due(t) || __atomic_load_n(&ummp_g.dump_req, __ATOMIC_RELAXED))) med_hit_tick_slow(t);
 }
 
 static inline void *malloc_med_hit(ummp_tls_t *t, size_t n, const void *ra) {

@@ -381,10 +381,14 @@ void   ummp_note_freed(ummp_tls_t *t, ummp_region_t *r, size_t bytes);
  * UMMP_TICK calls of a thread (vDSO, no system call) and keeps errno. */
 #define UMMP_TICK 64u
 void   ummp_tick_slow(ummp_tls_t *t);
-static inline void ummp_tick(ummp_tls_t *t) {
+/* Count a slow-path call: 1 when ummp_tick_slow has work (a clock reading
+ * is due, or large blocks wait to be unmapped). */
+static inline int ummp_tick_due(ummp_tls_t *t) {
   uint64_t n = ++t->slow_ops;
-  if (ummp_unlikely(__atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED) != NULL || n % UMMP_TICK == 0))
-    ummp_tick_slow(t);
+  return n % UMMP_TICK == 0 || __atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED) != NULL;
+}
+static inline void ummp_tick(ummp_tls_t *t) {
+  if (ummp_unlikely(ummp_tick_due(t))) ummp_tick_slow(t);
 }
 /* fork child handler part: release commit_lock if a thread the child does not have held it. */
 void   ummp_commit_lock_fork_child(void);
