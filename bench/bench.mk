@@ -11,3 +11,9 @@ core-scale: $(B)/core_scale
 
 TEST_DEPS += $(B)/core_scale
 TESTS += bench/core_scale.sh
+
+# A probe (bench/probes/slots.c, not part of the suite): ns per free + malloc
+# with a live set that misses L1; bench/README.md, "Where umm is behind".
+$(B)/bench/probe_slots: bench/probes/slots.c | $(B)/bench
+	$(CC) $(ALL_CFLAGS) $< -o $@
+TEST_DEPS += $(B)/bench/probe_slots
