@@ -74,7 +74,9 @@
  *
  * Parent handler: clear the flag. Child handler: only the forking thread
  * exists: every other slot is released (its thread is gone), the shared
- * counter is reset to this thread's own contribution, the flag is cleared.
+ * counter is reset to this thread's own contribution, the flag is cleared,
+ * and the region commit lock is released if a thread the child does not
+ * have held it (ummp_commit_lock_fork_child, arena.c).
  * ========================================================================
  */
 #include "internal.h"

@@ -168,6 +168,7 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
       if (q) return q;
     }
     void *q = malloc_ra(want, ra);
+    if (!q && want > n) q = malloc_ra(n, ra);        /* the headroom is a wish: the request itself may still fit */
     if (!q) return n <= old ? p : NULL;              /* a shrink never fails: keep the block */
     memcpy(q, p, old < n ? old : n);
     free(p);

@@ -95,7 +95,7 @@ fuse:
 
 /* Free the run of k adjacent blocks starting at c (g granules in all). A
  * single block takes umm_free's own path (its checks again, a few loads of
- * lines just read; its release without a general lock loop): a thread cache
+ * lines just read; the general lock loop only if a try-lock fails): a thread cache
  * flushing blocks that no longer lie side by side (bench fragment frees
  * every other block) paid about 270 instructions per block through
  * ummi_free_chunk. */

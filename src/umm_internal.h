@@ -152,8 +152,11 @@ int      ummi_release_locked(umm_t *u, umm_block_t *c, uint64_t h);
 /* Free c (any thread, waits): lock, check it is in use (else fatal msg[1]),
  * release; retries with back-off. */
 void     ummi_free_chunk(umm_t *u, umm_block_t *c, int from_drain, const char *const msg[3]);
-/* umm_free's one-pass common case (no free deferred, p not NULL): frees p,
- * handing anything unusual to ummi_free_slow or the general path. */
+/* umm_free's one-pass common case (p not NULL): frees p, handing anything
+ * unusual to ummi_free_slow or the general path. umm_free calls it when no
+ * free is deferred; umm_free_batch also with some deferred (harmless: a
+ * deferred chunk stays in use until a drain frees it, so nothing merges it
+ * meanwhile, and a p marked DEFERRED fails the header test). */
 void     ummi_free_fast(umm_t *u, void *p);
 /* umm_malloc's common case: g < UMMI_EXACT_BINS granules, no free deferred. */
 void    *ummi_malloc_small(umm_t *u, size_t g, uint32_t tags);

@@ -469,6 +469,32 @@ static void inject_debug(void) {
   close(fd);
 }
 
+/* A realloc that grows a block by less than an eighth asks for an eighth
+ * more (malloc.c); when only the request itself can be had, it gets that.
+ * 800 -> 850 bytes asks for 900 first: with new memory refused and the
+ * committed space used up, the one block that holds 850 bytes (freed into
+ * its thread-cache bin) must serve it. */
+static void inject_realloc_headroom(void) {
+  char *p = malloc(800), *hole = malloc(850);
+  CHECK(p != NULL && hole != NULL);
+  if (!p || !hole) return;
+  mark(p, 800, 11);
+  size_t n0 = nheld;
+  CHECK(umm_fault_set("all") == 0);
+  fill();
+  free(hole);
+  errno = 0;
+  char *q = realloc(p, 850);
+  if (!q) fprintf(stderr, "fault: realloc(800 -> 850 bytes) with only an 850-byte block free: NULL, errno %d\n", errno);
+  CHECK(q != NULL);
+  if (q) { CHECK(marked(q, 800, 11)); p = q; }
+  free(p);
+  CHECK(umm_fault_set("off") == 0);
+  CHECK(verify_held());
+  for (size_t i = n0; i < nheld; i++) free(held[i].p);
+  nheld = n0;
+}
+
 static int run_inject(void) {
   if (!pt_preloaded() || !umm_fault_set) { fprintf(stderr, "fault inject: needs the preload\n"); return 2; }
   capheld = (size_t)1 << 22;
@@ -476,6 +502,7 @@ static int run_inject(void) {
   printf("fault inject\n");
   fflush(stdout);                            /* stdout's buffer exists before the faults */
   inject_basic();
+  inject_realloc_headroom();
   inject_paths();
   inject_home();
   inject_debug();
