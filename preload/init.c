@@ -31,8 +31,10 @@ static void limits_init(void) {
     /* about 4 KiB to start with, at least 4 blocks (cache.c: was 16 KiB) */
     ummp_g.limit[g] = (uint16_t)(b / 2 < 4 ? 4 : b / 2);
   }
+  for (unsigned g = UMMP_MAX_GRAN + 1; g <= UMMP_MED_TOP_GRAN; g++) ummp_g.mcls[g] = (uint8_t)ummp_med_class_calc(g);
   for (unsigned m = 0; m < UMMP_NMED; m++) {
-    size_t chunk = (size_t)ummp_med_chunk(m) * UMM_GRANULE;
+    ummp_g.mchunk[m] = (uint16_t)ummp_med_chunk_calc(m);
+    size_t chunk = (size_t)ummp_g.mchunk[m] * UMM_GRANULE;
     size_t l = UMMP_MED_CAP / chunk;                 /* UMMP_MED_CAP bytes per class, at least 2 blocks */
     if (l < 2) l = 2;
     ummp_g.mlimit[m] = (uint16_t)l;

@@ -52,6 +52,7 @@ _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's sm
 #define UMMP_MED_COLOR  4u                 /* granules taken off each class's nominal chunk */
 #define UMMP_MED_TOP_GRAN (UMMP_MED_MAX_GRAN - UMMP_MED_COLOR)   /* the largest class chunk, granules */
 #define UMMP_NMED       ((UMMP_MED_LOG2 - 6u) << UMMP_MED_SUB_LOG2)   /* 40 classes: octaves (64,128] .. (1024,2048] granules */
+_Static_assert(UMMP_NMED <= 256, "ummp_g.mcls holds a medium class in a byte");
 #define UMMP_MED_CAP    ((size_t)16 << 10) /* bytes a medium class may hold per thread (at least 2 blocks) */
 #define UMMP_MED_BATCH  1u                 /* most blocks per medium refill (1: the core's best fit, see cache.c) */
 
@@ -215,6 +216,8 @@ typedef struct ummp_global {
   uint16_t  batch[UMMP_NBINS];             /* blocks per refill / flush per bin */
   uint16_t  mlimit[UMMP_NMED];             /* blocks a medium class holds per thread (0: class off) */
   uint16_t  mbatch[UMMP_NMED];             /* blocks per medium refill (a full class flushes half its limit) */
+  uint16_t  mchunk[UMMP_NMED];             /* chunk of medium class m, granules (ummp_med_chunk) */
+  uint8_t   mcls[UMMP_MED_TOP_GRAN + 1];   /* medium class holding g granules, for UMMP_MAX_GRAN < g (ummp_med_class) */
   size_t    med_max;                       /* largest request served from a medium class (0: medium caching off) */
   ummp_config_t cfg;                       /* parsed UMM_* environment */
   /* fork gate */

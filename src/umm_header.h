@@ -61,6 +61,15 @@ static inline uint64_t hdr_make(const umm_block_t *c, size_t g, uint64_t flags, 
 static inline int hdr_check_ok(const umm_block_t *c, uint64_t h) {
   return (h & HDR_CHECK_MASK) == hdr_check(c, hdr_size(h), h);
 }
+/* The successor half of "c is a live block" (c's own header already good,
+ * in use): hs, the header of the chunk after c, is a good header, not a
+ * dead one, and says "previous in use". A size overwritten above CHECK's 7
+ * bits leads to some other word, which passes with CHECK's odds (1 in 128).
+ * The caller keeps s below the region's end. Used by the core's
+ * ummi_ptr_live and the preload's medium free. */
+static inline int hdr_successor_live(const umm_block_t *s, uint64_t hs) {
+  return hs != HDR_DEAD && hdr_check_ok(s, hs) && !hdr_prev_free(hs);
+}
 
 /* ---- chunk addressing ---------------------------------------------------- */
 static inline umm_block_t *chunk_of(const void *p)        { return (umm_block_t *)((char *)(uintptr_t)p - UMM_HEADER_SIZE); }

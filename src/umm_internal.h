@@ -215,7 +215,7 @@ static inline __attribute__((always_inline)) int ummi_ptr_live(umm_t *u, const v
     return 0;
   umm_block_t *s = chunk_at(c, g);
   uint64_t hs = ummi_peek_any(s);
-  if (hs == HDR_DEAD || !hdr_check_ok(s, hs) || hdr_prev_free(hs)) return 0;
+  if (!hdr_successor_live(s, hs)) return 0;
   *out = c;
   return 1;
 }
