@@ -113,20 +113,34 @@ static void *memalign_impl(size_t align, size_t n, const void *ra) {
 }
 
 /* ---- the malloc family ------------------------------------------------------------ */
-UMMP_EXPORT void *calloc(size_t n, size_t m) {
+/* calloc past its fast path, tail-called (ra is calloc's caller). */
+static UMMP_NOINLINE void *calloc_slow(size_t n, size_t m) {
+  const void *ra = UMMP_RA();
   size_t total;
   if (__builtin_mul_overflow(n, m, &total) || total > PTRDIFF_MAX) { errno = ENOMEM; return NULL; }
   if (total > ummp_g.large_threshold && ummp_g.state == UMMP_S_READY && !ummp_g.cfg.guard &&
       !ummp_reentrant(&ummp_tls)) {
     ummp_tls_t *t = &ummp_tls;
     unsigned a = ummp_enter(t);
-    void *p = ummp_large_alloc(total, 16, ummp_tag_for(t, UMMP_RA()));   /* fresh pages are zero */
+    void *p = ummp_large_alloc(total, 16, ummp_tag_for(t, ra));   /* fresh pages are zero */
     ummp_leave(t, a);
     return p;
   }
-  void *p = malloc_ra(total, UMMP_RA());
+  void *p = malloc_ra(total, ra);
   if (p) memset(p, 0, total);
   return p;
+}
+
+/* The fast path is malloc's with memset as a tail call (it returns p): no
+ * stack frame. A loop of calloc(1, 64) + free: 78 -> 59 instructions a
+ * round, memset's 11 included (callgrind). */
+UMMP_EXPORT void *calloc(size_t n, size_t m) {
+  size_t total;
+  if (ummp_likely(!__builtin_mul_overflow(n, m, &total) && total <= UMMP_SMALL_MAX)) {
+    void *p = ummp_malloc_fast(total);
+    if (ummp_likely(p != NULL)) return memset(p, 0, total);
+  }
+  return calloc_slow(n, m);
 }
 
 static void *realloc_ra(void *p, size_t n, const void *ra) {
