@@ -171,7 +171,9 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
       ummp_hold(t);
       unsigned a = ummp_enter(t);
       size_t ob = old + UMM_HEADER_SIZE;
-      void *q = umm_realloc(ummp_regions[ummp_region_index(p)].u, p, want);
+      umm_t *u = ummp_regions[ummp_region_index(p)].u;
+      void *q = umm_realloc(u, p, want);
+      if (!q && want > n) q = umm_realloc(u, p, n);   /* the request itself may still fit, in place or not */
       if (q) {
         ummp_stats_sub(ob);
         ummp_stats_add(umm_usable_size(q) + UMM_HEADER_SIZE);

@@ -493,6 +493,31 @@ static void inject_realloc_headroom(void) {
   CHECK(verify_held());
   for (size_t i = n0; i < nheld; i++) free(held[i].p);
   nheld = n0;
+  /* In place: a block above the small classes (grown in the core) with
+   * just the request's room after it, 2000 -> 2040 bytes (asks for 2259
+   * first). Without thread caches only: a cached neighbour stays in use
+   * for the core. */
+  const char *cache = getenv("UMM_CACHE");
+  if (!cache || strcmp(cache, "0") != 0) return;
+  p = malloc(2000);
+  char *next = malloc(48);
+  CHECK(p != NULL && next != NULL);
+  if (!p || !next) return;
+  CHECK(next == p + malloc_usable_size(p) + 8);   /* cut one after the other (nothing freed yet) */
+  mark(p, 2000, 12);
+  CHECK(umm_fault_set("all") == 0);
+  fill();
+  free(next);
+  errno = 0;
+  q = realloc(p, 2040);
+  if (!q) fprintf(stderr, "fault: realloc(2000 -> 2040 bytes) with 56 bytes free after it: NULL, errno %d\n", errno);
+  CHECK(q == p);
+  if (q) { CHECK(marked(q, 2000, 12)); p = q; }
+  free(p);
+  CHECK(umm_fault_set("off") == 0);
+  CHECK(verify_held());
+  for (size_t i = n0; i < nheld; i++) free(held[i].p);
+  nheld = n0;
 }
 
 static int run_inject(void) {
