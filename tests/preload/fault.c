@@ -469,34 +469,39 @@ static void inject_debug(void) {
   close(fd);
 }
 
-/* A realloc that grows a block by less than an eighth asks for an eighth
- * more (malloc.c); when only the request itself can be had, it gets that.
- * 800 -> 850 bytes asks for 900 first: with new memory refused and the
- * committed space used up, the one block that holds 850 bytes (freed into
- * its thread-cache bin) must serve it. */
-static void inject_realloc_headroom(void) {
-  char *p = malloc(800), *hole = malloc(850);
-  CHECK(p != NULL && hole != NULL);
-  if (!p || !hole) return;
-  mark(p, 800, 11);
+/* One case of inject_realloc_headroom: p (old bytes, marked with seed) is
+ * grown to n after the arena was filled with new memory refused and
+ * `hole` freed; it must succeed (at p itself when in_place). */
+static void realloc_into_hole(char *p, size_t old, char *hole, size_t n, int in_place, uint64_t seed) {
   size_t n0 = nheld;
+  mark(p, old, seed);
   CHECK(umm_fault_set("all") == 0);
   fill();
   free(hole);
   errno = 0;
-  char *q = realloc(p, 850);
-  if (!q) fprintf(stderr, "fault: realloc(800 -> 850 bytes) with only an 850-byte block free: NULL, errno %d\n", errno);
-  CHECK(q != NULL);
-  if (q) { CHECK(marked(q, 800, 11)); p = q; }
+  char *q = realloc(p, n);
+  if (!q) fprintf(stderr, "fault: realloc(%zu -> %zu bytes) into a hole of its own: NULL, errno %d\n", old, n, errno);
+  CHECK(q != NULL && (!in_place || q == p));
+  if (q) { CHECK(marked(q, old, seed)); p = q; }
   free(p);
   CHECK(umm_fault_set("off") == 0);
   CHECK(verify_held());
   for (size_t i = n0; i < nheld; i++) free(held[i].p);
   nheld = n0;
-  /* In place: a block above the small classes (grown in the core) with
-   * just the request's room after it, 2000 -> 2040 bytes (asks for 2259
-   * first). Without thread caches only: a cached neighbour stays in use
-   * for the core. */
+}
+
+/* A realloc that grows a block by less than an eighth asks for an eighth
+ * more (malloc.c); when only the request itself can be had, it gets that.
+ * 800 -> 850 bytes asks for 900 first: with new memory refused and the
+ * committed space used up, the one block that holds 850 bytes (freed into
+ * its thread-cache bin) must serve it. In place: a block above the small
+ * classes (grown in the core) with just the request's room after it,
+ * 2000 -> 2040 bytes (asks for 2259 first); without thread caches only (a
+ * cached neighbour stays in use for the core). */
+static void inject_realloc_headroom(void) {
+  char *p = malloc(800), *hole = malloc(850);
+  CHECK(p != NULL && hole != NULL);
+  if (p && hole) realloc_into_hole(p, 800, hole, 850, 0, 11);
   const char *cache = getenv("UMM_CACHE");
   if (!cache || strcmp(cache, "0") != 0) return;
   p = malloc(2000);
@@ -504,20 +509,7 @@ static void inject_realloc_headroom(void) {
   CHECK(p != NULL && next != NULL);
   if (!p || !next) return;
   CHECK(next == p + malloc_usable_size(p) + 8);   /* cut one after the other (nothing freed yet) */
-  mark(p, 2000, 12);
-  CHECK(umm_fault_set("all") == 0);
-  fill();
-  free(next);
-  errno = 0;
-  q = realloc(p, 2040);
-  if (!q) fprintf(stderr, "fault: realloc(2000 -> 2040 bytes) with 56 bytes free after it: NULL, errno %d\n", errno);
-  CHECK(q == p);
-  if (q) { CHECK(marked(q, 2000, 12)); p = q; }
-  free(p);
-  CHECK(umm_fault_set("off") == 0);
-  CHECK(verify_held());
-  for (size_t i = n0; i < nheld; i++) free(held[i].p);
-  nheld = n0;
+  realloc_into_hole(p, 2000, next, 2040, 1, 12);
 }
 
 static int run_inject(void) {
