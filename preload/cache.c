@@ -815,13 +815,17 @@ static inline void *malloc_med_try(ummp_tls_t *t, size_t n, const void *ra) {
   return NULL;
 }
 
-static UMMP_NOINLINE void *ummp_malloc_slow_general(size_t n, const void *ra) {
+/* malloc's general path once the medium class (if any) could not serve. */
+static UMMP_NOINLINE void *malloc_slow_miss(size_t n, const void *ra) {
   ummp_tls_t *t = &ummp_tls;
-  void *b = malloc_med_try(t, n, ra);
-  if (b) return b;
   if (ummp_unlikely(t->state == UMMP_T_NEW) && !ummp_reentrant(t)) thread_start(t);   /* reads UMM_* */
   if (ummp_unlikely(ummp_g.cfg.guard)) return ummp_guard_alloc(n, 0, ra);
   return ummp_malloc_raw(n, ra);
+}
+
+static UMMP_NOINLINE void *ummp_malloc_slow_general(size_t n, const void *ra) {
+  void *b = malloc_med_try(&ummp_tls, n, ra);
+  return b ? b : malloc_slow_miss(n, ra);
 }
 
 void *ummp_malloc_raw(size_t n, const void *ra) {
@@ -945,7 +949,7 @@ UMMP_NOINLINE void *ummp_malloc_slow_tail(size_t n) {
   ummp_tls_t *t = &ummp_tls;
   if (n > UMMP_SMALL_MAX) {                          /* a medium hit without the general path's frame */
     void *b = malloc_med_try(t, n, ra);
-    return b ? b : ummp_malloc_slow_general(n, ra);
+    return b ? b : malloc_slow_miss(n, ra);          /* (not the general path: it would try the class again) */
   }
   if (!tag_lane_on(t, n)) return ummp_malloc_slow_general(n, ra);
   if (t->tag_depth != 0 || ummp_g.cfg.tag_mode != UMMP_TAG_SITE) return lane_any(n, ra);
