@@ -604,6 +604,14 @@ void ummi_free_fast(umm_t *u, void *p) {
     return;
   }
   umm_block_t *C = (umm_block_t *)a;
+  /* S's header is the second cache miss of a free whose block is cold, and
+   * its address waits for the first (C's size). The 4 lines after C's line
+   * hold it for every chunk of up to 256 bytes: asking for them now, beside
+   * C's header, overlaps the two misses instead of chaining them (a
+   * prefetch never faults; for a larger chunk the lines are its own
+   * payload). core_scale at 100k live chunks, 7 alternating runs: umm/glibc
+   * median 1.96 -> 1.42; 1M unchanged (2.13 / 2.10), 1k and 10k unchanged. */
+  for (unsigned k = 1; k <= 4; k++) __builtin_prefetch((char *)(a & ~(uintptr_t)63) + 64u * k);
   uint64_t hC = hdr_peek(C);
   size_t g = hdr_size(hC);
   if (ummi_unlikely((((((uint64_t)a >> 4) ^ g) << HDR_CHECK_SHIFT ^ hC) &
