@@ -23,12 +23,14 @@
  *    noise, medians of 7) and is per thread (tls.lim):
  *    when a free finds the bin full, the limit doubles (up to UMMP_BIN_CAP
  *    bytes per bin) instead of flushing, as long as the thread's growth over
- *    the starting limits stays within UMMP_THREAD_CAP bytes; when it would
- *    not, the thread's largest grown bin is halved (its excess flushed) to
- *    make room, and when nothing can be trimmed the bin flushes a batch as
- *    before. So a thread that frees bursts of one size (glibc-simple, Python
- *    with PYTHONMALLOC=malloc) stops paying a core release per batch, while
- *    what a thread can hold stays bounded (about 256 KiB + 4 MiB); everything
+ *    the starting limits stays within UMMP_THREAD_CAP bytes and the growth
+ *    of all threads within UMMP_CACHE_CAP; when it would not, the thread's
+ *    largest grown bin is halved (its excess flushed) to make room, and when
+ *    nothing can be trimmed the bin flushes a batch as before. So a thread
+ *    that frees bursts of one size (glibc-simple, Python with
+ *    PYTHONMALLOC=malloc) stops paying a core release per batch, while what
+ *    a thread can hold stays bounded (about 256 KiB + 8 MiB, and all threads
+ *    together about 256 KiB each + 32 MiB); everything
  *    is flushed at thread exit and by malloc_trim. Measured (2-core VM,
  *    medians of 5): glibc-simple 1.07 -> 0.25 s, larson and churn peak RSS
  *    unchanged. A bin grows only when it was refilled since its last
@@ -424,11 +426,15 @@ static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, int32_t *r) 
   if (!ummp_list_live(t->bin[g])) *r = (int32_t)nl;
   t->lim[g] = (uint16_t)nl;
   t->lim_bytes -= (size_t)cut * g * UMM_GRANULE;
+  __atomic_fetch_sub(&ummp_g.lim_total, (size_t)cut * g * UMM_GRANULE, __ATOMIC_RELAXED);
 }
 
 /* Bin g (gate held, room *r) overflowed (room 0 on a free): double its
  * limit when the caps allow, halving the thread's largest other bin when the
- * thread cap is in the way. 1 when room was made. */
+ * thread cap or the overall cap is in the way. 1 when room was made. The
+ * overall count is taken with one atomic add after the test, and given back
+ * when another thread's growth got there first, so it never stays above
+ * UMMP_CACHE_CAP (growing is rare: a bin doubles at most once per cycle). */
 static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
   if ((t->cyc[g] & 0x7f) < 2 || (t->cyc[g] & 0x80)) return 0;   /* not (yet) a bin this thread cycles, or no refill since its last overflow */
   size_t chunk = (size_t)g * UMM_GRANULE;
@@ -437,7 +443,9 @@ static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
   if (cap > 0xffffu) cap = 0xffffu;
   if (!cur || cur >= cap) return 0;
   unsigned add = cur < cap - cur ? cur : cap - cur;
-  for (unsigned tries = 0; t->lim_bytes + add * chunk > UMMP_THREAD_CAP; tries++) {
+  size_t need = add * chunk;
+  for (unsigned tries = 0; t->lim_bytes + need > UMMP_THREAD_CAP ||
+                           __atomic_load_n(&ummp_g.lim_total, __ATOMIC_RELAXED) + need > UMMP_CACHE_CAP; tries++) {
     unsigned big = 0;
     size_t bb = 0;
     for (unsigned h = UMMP_MIN_GRAN; h <= UMMP_MAX_GRAN; h++) {
@@ -452,9 +460,13 @@ static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
     bin_shrink_held(t, big, nl, &rb);
     ummp_gate_open(&t->gate[big], rb);
   }
+  if (__atomic_add_fetch(&ummp_g.lim_total, need, __ATOMIC_RELAXED) > UMMP_CACHE_CAP) {
+    __atomic_fetch_sub(&ummp_g.lim_total, need, __ATOMIC_RELAXED);   /* another thread grew first */
+    return 0;
+  }
   t->lim[g] = (uint16_t)(cur + add);
   *r += (int32_t)add;
-  t->lim_bytes += add * chunk;
+  t->lim_bytes += need;
   return 1;
 }
 

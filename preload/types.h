@@ -26,11 +26,25 @@ _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's sm
  * starts at ummp_g.limit[g] (half a batch) and doubles on each overflow up to
  * UMMP_BIN_CAP bytes; the limits of one thread add up to UMMP_THREAD_CAP
  * bytes at most (the largest bin is halved to make room). */
-#define UMMP_BIN_CAP    ((size_t)512 << 10)      /* was 128 KiB (python3 0.576 -> 0.516 s). 128 KiB again would take
+#define UMMP_BIN_CAP    ((size_t)2048 << 10)     /* was 128 KiB (python3 0.576 -> 0.516 s), then 512 KiB. 128 KiB again would take
                                                     realloc's peak RSS 2.02 -> 1.43x glibc and lua's 1.28 -> 1.10x, but
                                                     python3's slow-path mallocs 105k -> 577k (UMM_STATS misses) and
-                                                    its time ~1.0 -> 1.16x glibc (make bench, 2026-11-27): kept */
-#define UMMP_THREAD_CAP ((size_t)4 << 20)        /* growth above the starting limits (which add up to about 256 KiB); was 1 MiB: python3 0.576 -> 0.516 s (glibc 0.573), RSS not higher */
+                                                    its time ~1.0 -> 1.16x glibc (make bench, 2026-11-27): kept. 512 KiB
+                                                    -> 2 MiB: python3's GC frees ~4 MB of 64-B chunks at once, and its
+                                                    bin flushed 842k blocks (a seventh of its frees) to the core and
+                                                    refilled them 125k times, 6.8 blocks a refill; see UMMP_CACHE_CAP */
+#define UMMP_THREAD_CAP ((size_t)8 << 20)        /* growth above the starting limits (which add up to about 256 KiB); was 1 MiB: python3 0.576 -> 0.516 s (glibc 0.573), RSS not higher; then 4 MiB (see UMMP_CACHE_CAP) */
+/* The growth of all threads together: a program with many threads that
+ * each churn holds at most this much more than the starting limits (as
+ * tcmalloc's overall thread-cache budget, 32 MiB by default). Under it, 8
+ * MiB per thread (was 4 MiB, no overall cap) and 2 MiB per bin (was 512
+ * KiB): python3's and lua's GC cycles, which free more 48-64 B blocks at
+ * once than a 512 KiB bin holds, send fewer blocks through the core.
+ * cachegrind, alloc_heavy.py 0.3 / tables.lua 0.5: instructions -3.8 % /
+ * -3.2 %, LL write misses -10 % / -16 %, LL read misses +2.4 % / -5.8 %;
+ * bench/run, 9 runs, medians vs glibc: python 1.02 -> 0.91, lua 0.99 ->
+ * 0.93, peak RSS 14.9 -> 14.4 MB and 7.1 -> 6.9 MB. */
+#define UMMP_CACHE_CAP  ((size_t)32 << 20)
 
 /* Medium classes (cache.c): chunks of UMMP_MAX_GRAN+1 .. UMMP_MED_TOP_GRAN
  * granules, 8 classes per power of two (nominal sizes 72, 80, 88, ... 128,
@@ -114,7 +128,7 @@ typedef struct ummp_tls {
   unsigned char cyc[UMMP_NBINS];           /* bin g's free/alloc cycles: bit 7 = overflowed (grew or flushed) since its last refill; low bits
                                               count refills that followed an overflow (saturating at 127); growth needs 2
                                               and bit 7 clear */
-  size_t    lim_bytes;                     /* sum over the small bins of (lim[g] - ummp_g.limit[g]) x chunk size: the growth, <= UMMP_THREAD_CAP */
+  size_t    lim_bytes;                     /* sum over the small bins of (lim[g] - ummp_g.limit[g]) x chunk size: the growth, <= UMMP_THREAD_CAP; counted in ummp_g.lim_total */
   void     *mbin[UMMP_NMED];               /* cached medium blocks of class m: same lists as bin[] */
   uint32_t  mcount[UMMP_NMED];             /* blocks in mbin[m] */
   uint64_t  mhits;                         /* mallocs served from the medium bins (cache hits) */
@@ -246,6 +260,7 @@ typedef struct ummp_global {
   uint64_t  depot_decay_ms;                /* clock of the last depot decay step (CAS: one thread runs each step) */
   uint64_t  depot_decayed;                 /* magazines given back to the core by decay steps */
   uint64_t  threads;                       /* threads set up */
+  size_t    lim_total;                     /* the live threads' lim_bytes added up (atomic), <= UMMP_CACHE_CAP */
   /* debug heap (tag.c, debug.c) */
   uintptr_t *site_tab;                     /* 2^UMMP_SITE_LOG2 return addresses (0 empty), CAS-inserted, never removed */
   uint32_t  site_count;                    /* slots claimed in site_tab (atomic) */
