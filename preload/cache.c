@@ -29,8 +29,9 @@
  *    nothing can be trimmed the bin flushes a batch as before. So a thread
  *    that frees bursts of one size (glibc-simple, Python with
  *    PYTHONMALLOC=malloc) stops paying a core release per batch, while what
- *    a thread can hold stays bounded (about 256 KiB + 8 MiB, and all threads
- *    together about 256 KiB each + 32 MiB); everything
+ *    a thread can hold stays bounded (about 256 KiB + 8 MiB; all threads
+ *    together about 256 KiB + 4 MiB each, + 32 MiB: "the pool" below);
+ *    everything
  *    is flushed at thread exit and by malloc_trim. Measured (2-core VM,
  *    medians of 5): glibc-simple 1.07 -> 0.25 s, larson and churn peak RSS
  *    unchanged. A bin grows only when it was refilled since its last
@@ -395,15 +396,54 @@ static void flush_med(ummp_tls_t *t, unsigned m, unsigned count) {
   release(t, blk, n, (size_t)ummp_med_chunk(m) * UMM_GRANULE);
 }
 
+/* The pool. A thread's growth over its starting limits (t->lim_bytes) up to
+ * UMMP_THREAD_BASE is its own; the part above, up to UMMP_THREAD_CAP, is its
+ * share of a pool of UMMP_CACHE_CAP bytes for all threads (ummp_g.lim_total
+ * counts the shares; t->lim_pool is this thread's). So no thread ever gets
+ * less than the old per-thread cap however many threads hold shares (idle
+ * ones keep theirs until they exit, or call malloc_trim), and what all
+ * threads can hold above it is bounded. A thread whose exit we cannot see
+ * (no thread key: ummp_g.key_ok 0) would never give its share back, so the
+ * pool is closed to it. Charging adds to the count before the thread's own
+ * share grows and refunding lowers the share first, and refunds saturate at
+ * 0: a fork from a signal handler between the two steps (fork.c sets the
+ * child's count to the forking thread's share) can then only leave the
+ * child's count low by one step, never wrap it or leak capacity. */
+static inline size_t pool_share(size_t lim_bytes) {
+  return lim_bytes > UMMP_THREAD_BASE ? lim_bytes - UMMP_THREAD_BASE : 0;
+}
+static void pool_refund(size_t x) {
+  size_t v = __atomic_load_n(&ummp_g.lim_total, __ATOMIC_RELAXED);
+  while (x && !__atomic_compare_exchange_n(&ummp_g.lim_total, &v, v > x ? v - x : 0, 1,
+                                           __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
+}
+/* t->lim_bytes fell: give back the part of its share it no longer needs
+ * (ummp_thread_exit calls it with lim_bytes 0). */
+void ummp_pool_settle(ummp_tls_t *t) {
+  size_t s = pool_share(t->lim_bytes);
+  if (s >= t->lim_pool) return;
+  size_t x = t->lim_pool - s;
+  t->lim_pool = s;
+  pool_refund(x);
+}
+
 void ummp_flush_all(ummp_tls_t *t, int close) {
   for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
     int32_t r;
     if (!ummp_gate_hold(&t->gate[g], &r)) continue; /* off, or held by the path a handler interrupted */
     if (close) while (ummp_list_live(t->bin[g]) && depot_put_held(t, g)) {}   /* exit: park what fits */
     while (ummp_list_live(t->bin[g])) bin_flush_held(t, g, UMMP_BATCH_MAX * 2);
-    if (close) ummp_gate_close(&t->gate[g]);
-    else ummp_gate_open(&t->gate[g], t->lim[g]);   /* empty: the room is the limit (any debt is paid) */
+    if (close) {
+      ummp_gate_close(&t->gate[g]);
+      continue;
+    }
+    if (t->lim[g] > ummp_g.limit[g]) {              /* malloc_trim: back to the starting limit */
+      t->lim_bytes -= (size_t)(t->lim[g] - ummp_g.limit[g]) * g * UMM_GRANULE;
+      t->lim[g] = ummp_g.limit[g];
+    }
+    ummp_gate_open(&t->gate[g], t->lim[g]);         /* empty: the room is the limit (any debt is paid) */
   }
+  if (!close) ummp_pool_settle(t);
   for (unsigned m = 0; m < UMMP_NMED; m++) {
     if (close) while (ummp_list_live(t->mbin[m]) && med_depot_put(t, m)) {}   /* exit: park what fits */
     while (ummp_list_live(t->mbin[m])) flush_med(t, m, UMMP_BATCH_MAX * 2);
@@ -426,15 +466,18 @@ static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, int32_t *r) 
   if (!ummp_list_live(t->bin[g])) *r = (int32_t)nl;
   t->lim[g] = (uint16_t)nl;
   t->lim_bytes -= (size_t)cut * g * UMM_GRANULE;
-  __atomic_fetch_sub(&ummp_g.lim_total, (size_t)cut * g * UMM_GRANULE, __ATOMIC_RELAXED);
+  ummp_pool_settle(t);
 }
 
 /* Bin g (gate held, room *r) overflowed (room 0 on a free): double its
- * limit when the caps allow, halving the thread's largest other bin when the
- * thread cap or the overall cap is in the way. 1 when room was made. The
- * overall count is taken with one atomic add after the test, and given back
- * when another thread's growth got there first, so it never stays above
- * UMMP_CACHE_CAP (growing is rare: a bin doubles at most once per cycle). */
+ * limit when the caps allow. When the thread cap, or the pool (the thread's
+ * own share back plus what other threads leave), is in the way, the
+ * thread's largest other grown bin is halved to make room, but only when
+ * that can make enough (never flushing for nothing while other threads hold
+ * the pool), at most 4 times. The pool is charged with one atomic add after
+ * the test and given back when another thread's charge got there first, so
+ * the count never stays above UMMP_CACHE_CAP (growing is rare: a bin
+ * doubles at most once per cycle). 1 when room was made. */
 static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
   if ((t->cyc[g] & 0x7f) < 2 || (t->cyc[g] & 0x80)) return 0;   /* not (yet) a bin this thread cycles, or no refill since its last overflow */
   size_t chunk = (size_t)g * UMM_GRANULE;
@@ -444,15 +487,21 @@ static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
   if (!cur || cur >= cap) return 0;
   unsigned add = cur < cap - cur ? cur : cap - cur;
   size_t need = add * chunk;
-  for (unsigned tries = 0; t->lim_bytes + need > UMMP_THREAD_CAP ||
-                           __atomic_load_n(&ummp_g.lim_total, __ATOMIC_RELAXED) + need > UMMP_CACHE_CAP; tries++) {
+  size_t mine = (size_t)(cur - ummp_g.limit[g]) * chunk;        /* bin g's own growth: no shrinking frees it */
+  for (unsigned tries = 0;; tries++) {
+    size_t total = __atomic_load_n(&ummp_g.lim_total, __ATOMIC_RELAXED);
+    size_t others = total > t->lim_pool ? total - t->lim_pool : 0;
+    size_t room = UMMP_THREAD_BASE + (ummp_g.key_ok && others < UMMP_CACHE_CAP ? UMMP_CACHE_CAP - others : 0);
+    if (room > UMMP_THREAD_CAP) room = UMMP_THREAD_CAP;
+    if (t->lim_bytes + need <= room) break;
+    if (mine + need > room || tries >= 4) return 0;
     unsigned big = 0;
     size_t bb = 0;
     for (unsigned h = UMMP_MIN_GRAN; h <= UMMP_MAX_GRAN; h++) {
       size_t x = (size_t)t->lim[h] * h * UMM_GRANULE;
       if (h != g && t->lim[h] > ummp_g.limit[h] && x > bb) { bb = x; big = h; }
     }
-    if (!big || tries >= 4) return 0;
+    if (!big) return 0;
     unsigned nl = t->lim[big] / 2;
     if (nl < ummp_g.limit[big]) nl = ummp_g.limit[big];
     int32_t rb;
@@ -460,9 +509,14 @@ static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
     bin_shrink_held(t, big, nl, &rb);
     ummp_gate_open(&t->gate[big], rb);
   }
-  if (__atomic_add_fetch(&ummp_g.lim_total, need, __ATOMIC_RELAXED) > UMMP_CACHE_CAP) {
-    __atomic_fetch_sub(&ummp_g.lim_total, need, __ATOMIC_RELAXED);   /* another thread grew first */
-    return 0;
+  size_t share = pool_share(t->lim_bytes + need);
+  if (share > t->lim_pool) {
+    size_t d = share - t->lim_pool;
+    if (__atomic_add_fetch(&ummp_g.lim_total, d, __ATOMIC_RELAXED) > UMMP_CACHE_CAP) {
+      pool_refund(d);                                /* another thread's charge got there first */
+      return 0;
+    }
+    t->lim_pool = share;
   }
   t->lim[g] = (uint16_t)(cur + add);
   *r += (int32_t)add;

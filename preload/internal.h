@@ -444,8 +444,12 @@ void   ummp_free_slow(void *p);
  * chunk and the class has room, else ummp_free_slow. */
 void   ummp_free_med(void *p, size_t g);
 /* Give every block thread t caches back to the core; close: leave its bins'
- * gates off (thread exit), else open and empty (malloc_trim). */
+ * gates off (thread exit), else open and empty, at their starting limits
+ * (malloc_trim). */
 void   ummp_flush_all(ummp_tls_t *t, int close);
+/* Give back the part of t's pool share (ummp_g.lim_total) that t->lim_bytes
+ * no longer needs. */
+void   ummp_pool_settle(ummp_tls_t *t);
 /* Give every block parked in the depot back to the core (malloc_trim). */
 void   ummp_depot_drain(ummp_tls_t *t);
 /* A decay step (at most one per purge delay, process-wide): magazines that

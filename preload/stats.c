@@ -86,7 +86,7 @@ void ummp_stats_print(int fd) {
   LINE(S("umm:   large blocks live "); U(ummp_g.large_live); S(" ("); BY(ummp_g.large_bytes); S("), mapped in total ");
        U(ummp_g.large_total));
   LINE(S("umm:   cache hit rate "); U(permille / 10); S("."); U(permille % 10); S("% (hits "); U(hits);
-       S(", misses "); U(misses); S(", threads "); U(ummp_g.threads); S("), limits grown ");
+       S(", misses "); U(misses); S(", threads "); U(ummp_g.threads); S("), cache pool ");
        BY(__atomic_load_n(&ummp_g.lim_total, __ATOMIC_RELAXED)); S(" of "); BY(UMMP_CACHE_CAP));
   LINE(S("umm:   depot magazines parked "); U(ummp_g.depot_puts); S(", refills served by one "); U(ummp_g.depot_gets);
        S(", given back idle "); U(ummp_g.depot_decayed));

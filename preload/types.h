@@ -34,16 +34,19 @@ _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's sm
                                                     bin flushed 842k blocks (a seventh of its frees) to the core and
                                                     refilled them 125k times, 6.8 blocks a refill; see UMMP_CACHE_CAP */
 #define UMMP_THREAD_CAP ((size_t)8 << 20)        /* growth above the starting limits (which add up to about 256 KiB); was 1 MiB: python3 0.576 -> 0.516 s (glibc 0.573), RSS not higher; then 4 MiB (see UMMP_CACHE_CAP) */
-/* The growth of all threads together: a program with many threads that
- * each churn holds at most this much more than the starting limits (as
- * tcmalloc's overall thread-cache budget, 32 MiB by default). Under it, 8
- * MiB per thread (was 4 MiB, no overall cap) and 2 MiB per bin (was 512
- * KiB): python3's and lua's GC cycles, which free more 48-64 B blocks at
+/* Growth every thread may have on its own (the per-thread cap before the
+ * pool); above it, up to UMMP_THREAD_CAP, a thread's growth is its share of
+ * a pool of UMMP_CACHE_CAP for all threads together (cache.c, "the pool"),
+ * as tcmalloc's overall thread-cache budget (32 MiB by default). So no
+ * thread holds less than before and all threads together at most 32 MiB
+ * more. With 8 MiB per thread (was 4 MiB) and 2 MiB per bin (was 512
+ * KiB), python3's and lua's GC cycles, which free more 48-64 B blocks at
  * once than a 512 KiB bin holds, send fewer blocks through the core.
  * cachegrind, alloc_heavy.py 0.3 / tables.lua 0.5: instructions -3.8 % /
  * -3.2 %, LL write misses -10 % / -16 %, LL read misses +2.4 % / -5.8 %;
  * bench/run, 9 runs, medians vs glibc: python 1.02 -> 0.91, lua 0.99 ->
  * 0.93, peak RSS 14.9 -> 14.4 MB and 7.1 -> 6.9 MB. */
+#define UMMP_THREAD_BASE ((size_t)4 << 20)
 #define UMMP_CACHE_CAP  ((size_t)32 << 20)
 
 /* Medium classes (cache.c): chunks of UMMP_MAX_GRAN+1 .. UMMP_MED_TOP_GRAN
@@ -128,7 +131,8 @@ typedef struct ummp_tls {
   unsigned char cyc[UMMP_NBINS];           /* bin g's free/alloc cycles: bit 7 = overflowed (grew or flushed) since its last refill; low bits
                                               count refills that followed an overflow (saturating at 127); growth needs 2
                                               and bit 7 clear */
-  size_t    lim_bytes;                     /* sum over the small bins of (lim[g] - ummp_g.limit[g]) x chunk size: the growth, <= UMMP_THREAD_CAP; counted in ummp_g.lim_total */
+  size_t    lim_bytes;                     /* sum over the small bins of (lim[g] - ummp_g.limit[g]) x chunk size: the growth, <= UMMP_THREAD_CAP */
+  size_t    lim_pool;                      /* the part of lim_bytes above UMMP_THREAD_BASE: this thread's share of ummp_g.lim_total */
   void     *mbin[UMMP_NMED];               /* cached medium blocks of class m: same lists as bin[] */
   uint32_t  mcount[UMMP_NMED];             /* blocks in mbin[m] */
   uint64_t  mhits;                         /* mallocs served from the medium bins (cache hits) */
@@ -260,7 +264,7 @@ typedef struct ummp_global {
   uint64_t  depot_decay_ms;                /* clock of the last depot decay step (CAS: one thread runs each step) */
   uint64_t  depot_decayed;                 /* magazines given back to the core by decay steps */
   uint64_t  threads;                       /* threads set up */
-  size_t    lim_total;                     /* the live threads' lim_bytes added up (atomic), <= UMMP_CACHE_CAP */
+  size_t    lim_total;                     /* the live threads' lim_pool added up (atomic), <= UMMP_CACHE_CAP */
   /* debug heap (tag.c, debug.c) */
   uintptr_t *site_tab;                     /* 2^UMMP_SITE_LOG2 return addresses (0 empty), CAS-inserted, never removed */
   uint32_t  site_count;                    /* slots claimed in site_tab (atomic) */

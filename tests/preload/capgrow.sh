@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Thread caches grow with demand, within a per-thread and an overall cap,
-# and give the growth back when their threads exit (capgrow.c).
+# Thread caches grow with demand, within a per-thread cap and a shared pool,
+# and give their pool shares back on malloc_trim and thread exit (capgrow.c).
 set -u
 unset UMM_CACHE UMM_DEBUG                  # the default configuration: cache on, no guard heap
 . tests/preload/lib.bash
