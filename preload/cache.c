@@ -23,8 +23,9 @@
  *    noise, medians of 7) and is per thread (tls.lim):
  *    when a free finds the bin full, the limit doubles (up to UMMP_BIN_CAP
  *    bytes per bin) instead of flushing, as long as the thread's growth over
- *    the starting limits stays within UMMP_THREAD_CAP bytes and the growth
- *    of all threads within UMMP_CACHE_CAP; when it would not, the thread's
+ *    the starting limits stays within UMMP_THREAD_CAP bytes (its part above
+ *    UMMP_THREAD_BASE being a share of a pool for all threads, "the pool"
+ *    below); when it would not, the thread's
  *    largest grown bin is halved (its excess flushed) to make room, and when
  *    nothing can be trimmed the bin flushes a batch as before. So a thread
  *    that frees bursts of one size (glibc-simple, Python with
@@ -427,6 +428,8 @@ void ummp_pool_settle(ummp_tls_t *t) {
   pool_refund(x);
 }
 
+static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, int32_t *r);
+
 void ummp_flush_all(ummp_tls_t *t, int close) {
   for (unsigned g = UMMP_MIN_GRAN; g <= UMMP_MAX_GRAN; g++) {
     int32_t r;
@@ -437,13 +440,9 @@ void ummp_flush_all(ummp_tls_t *t, int close) {
       ummp_gate_close(&t->gate[g]);
       continue;
     }
-    if (t->lim[g] > ummp_g.limit[g]) {              /* malloc_trim: back to the starting limit */
-      t->lim_bytes -= (size_t)(t->lim[g] - ummp_g.limit[g]) * g * UMM_GRANULE;
-      t->lim[g] = ummp_g.limit[g];
-    }
+    bin_shrink_held(t, g, ummp_g.limit[g], &r);     /* malloc_trim: back to the starting limit, pool share too */
     ummp_gate_open(&t->gate[g], t->lim[g]);         /* empty: the room is the limit (any debt is paid) */
   }
-  if (!close) ummp_pool_settle(t);
   for (unsigned m = 0; m < UMMP_NMED; m++) {
     if (close) while (ummp_list_live(t->mbin[m]) && med_depot_put(t, m)) {}   /* exit: park what fits */
     while (ummp_list_live(t->mbin[m])) flush_med(t, m, UMMP_BATCH_MAX * 2);

@@ -42,10 +42,10 @@ _Static_assert(UMMP_MIN_GRAN == MIN_G, "thread-cache bins start at the core's sm
  * more. With 8 MiB per thread (was 4 MiB) and 2 MiB per bin (was 512
  * KiB), python3's and lua's GC cycles, which free more 48-64 B blocks at
  * once than a 512 KiB bin holds, send fewer blocks through the core.
- * cachegrind, alloc_heavy.py 0.3 / tables.lua 0.5: instructions -3.8 % /
- * -3.2 %, LL write misses -10 % / -16 %, LL read misses +2.4 % / -5.8 %;
- * bench/run, 9 runs, medians vs glibc: python 1.02 -> 0.91, lua 0.99 ->
- * 0.93, peak RSS 14.9 -> 14.4 MB and 7.1 -> 6.9 MB. */
+ * cachegrind, alloc_heavy.py 0.3 / tables.lua 0.5: instructions -3.9 % /
+ * -3.2 %, LL write misses -12 % / -16 %, LL read misses +2.5 % / -8.5 %;
+ * bench/run, 11 runs, medians vs glibc: python 0.94 -> 0.93, lua 1.01 ->
+ * 0.97, peak RSS 14.9 -> 14.4 MB and 7.0 -> 6.9 MB. */
 #define UMMP_THREAD_BASE ((size_t)4 << 20)
 #define UMMP_CACHE_CAP  ((size_t)32 << 20)
 
