@@ -399,17 +399,17 @@ static void flush_med(ummp_tls_t *t, unsigned m, unsigned count) {
 
 /* The pool. A thread's growth over its starting limits (t->lim_bytes) up to
  * UMMP_THREAD_BASE is its own; the part above, up to UMMP_THREAD_CAP, is its
- * share of a pool of UMMP_CACHE_CAP bytes for all threads (ummp_g.lim_total
- * counts the shares; t->lim_pool is this thread's). So no thread ever gets
- * less than the old per-thread cap however many threads hold shares (idle
- * ones keep theirs until they exit, or call malloc_trim), and what all
- * threads can hold above it is bounded. A thread whose exit we cannot see
- * (no thread key: ummp_g.key_ok 0) would never give its share back, so the
- * pool is closed to it. Charging adds to the count before the thread's own
- * share grows and refunding lowers the share first, and refunds saturate at
- * 0: a fork from a signal handler between the two steps (fork.c sets the
- * child's count to the forking thread's share) can then only leave the
- * child's count low by one step, never wrap it or leak capacity. */
+ * share of a pool of UMMP_CACHE_CAP bytes for all threads (pool_share;
+ * ummp_g.lim_total adds the shares up). So no thread ever gets less than
+ * the old per-thread cap however many threads hold shares (idle ones keep
+ * theirs until they exit, or call malloc_trim), and what all threads can
+ * hold above it is bounded. A thread whose exit we cannot see (no thread
+ * key: ummp_g.key_ok 0) would never give its share back, so the pool is
+ * closed to it. Charging adds to the count before lim_bytes grows, refunds
+ * follow the drop of lim_bytes and saturate at 0: a fork from a signal
+ * handler between the two steps (fork.c sets the child's count to the
+ * forking thread's share) can then only leave the child's count low by one
+ * step, never wrap it or leak capacity. */
 static inline size_t pool_share(size_t lim_bytes) {
   return lim_bytes > UMMP_THREAD_BASE ? lim_bytes - UMMP_THREAD_BASE : 0;
 }
@@ -418,14 +418,11 @@ static void pool_refund(size_t x) {
   while (x && !__atomic_compare_exchange_n(&ummp_g.lim_total, &v, v > x ? v - x : 0, 1,
                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {}
 }
-/* t->lim_bytes fell: give back the part of its share it no longer needs
- * (ummp_thread_exit calls it with lim_bytes 0). */
-void ummp_pool_settle(ummp_tls_t *t) {
-  size_t s = pool_share(t->lim_bytes);
-  if (s >= t->lim_pool) return;
-  size_t x = t->lim_pool - s;
-  t->lim_pool = s;
-  pool_refund(x);
+size_t ummp_pool_share(const ummp_tls_t *t) { return pool_share(t->lim_bytes); }
+void ummp_growth_drop(ummp_tls_t *t, size_t x) {
+  size_t before = pool_share(t->lim_bytes);
+  t->lim_bytes -= x;
+  pool_refund(before - pool_share(t->lim_bytes));
 }
 
 static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, int32_t *r);
@@ -464,8 +461,7 @@ static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, int32_t *r) 
   *r -= (int32_t)cut;                                /* may leave a debt: paid by the next free's slow path */
   if (!ummp_list_live(t->bin[g])) *r = (int32_t)nl;
   t->lim[g] = (uint16_t)nl;
-  t->lim_bytes -= (size_t)cut * g * UMM_GRANULE;
-  ummp_pool_settle(t);
+  ummp_growth_drop(t, (size_t)cut * g * UMM_GRANULE);
 }
 
 /* Bin g (gate held, room *r) overflowed (room 0 on a free): double its
@@ -489,7 +485,7 @@ static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
   size_t mine = (size_t)(cur - ummp_g.limit[g]) * chunk;        /* bin g's own growth: no shrinking frees it */
   for (unsigned tries = 0;; tries++) {
     size_t total = __atomic_load_n(&ummp_g.lim_total, __ATOMIC_RELAXED);
-    size_t others = total > t->lim_pool ? total - t->lim_pool : 0;
+    size_t own = pool_share(t->lim_bytes), others = total > own ? total - own : 0;
     size_t room = UMMP_THREAD_BASE + (ummp_g.key_ok && others < UMMP_CACHE_CAP ? UMMP_CACHE_CAP - others : 0);
     if (room > UMMP_THREAD_CAP) room = UMMP_THREAD_CAP;
     if (t->lim_bytes + need <= room) break;
@@ -508,14 +504,10 @@ static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
     bin_shrink_held(t, big, nl, &rb);
     ummp_gate_open(&t->gate[big], rb);
   }
-  size_t share = pool_share(t->lim_bytes + need);
-  if (share > t->lim_pool) {
-    size_t d = share - t->lim_pool;
-    if (__atomic_add_fetch(&ummp_g.lim_total, d, __ATOMIC_RELAXED) > UMMP_CACHE_CAP) {
-      pool_refund(d);                                /* another thread's charge got there first */
-      return 0;
-    }
-    t->lim_pool = share;
+  size_t d = pool_share(t->lim_bytes + need) - pool_share(t->lim_bytes);
+  if (d && __atomic_add_fetch(&ummp_g.lim_total, d, __ATOMIC_RELAXED) > UMMP_CACHE_CAP) {
+    pool_refund(d);                                  /* another thread's charge got there first */
+    return 0;
   }
   t->lim[g] = (uint16_t)(cur + add);
   *r += (int32_t)add;

@@ -202,7 +202,7 @@ void ummp_atfork_child(void) {
     slots[i].owned = 0;
   }
   ummp_g.shared_active = (long)t->shared_depth;
-  __atomic_store_n(&ummp_g.lim_total, t->lim_pool, __ATOMIC_RELAXED);    /* the other threads' caches are gone (a bounded leak) */
+  __atomic_store_n(&ummp_g.lim_total, ummp_pool_share(t), __ATOMIC_RELAXED);   /* the other threads' caches are gone (a bounded leak) */
   ummp_commit_lock_fork_child();
   t->forking = 0;
   __atomic_store_n(&ummp_g.fork_flag, 0, __ATOMIC_SEQ_CST);

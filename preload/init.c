@@ -127,8 +127,7 @@ void ummp_thread_exit(void *arg) {
   ummp_flush_all(t, 1);                             /* and close the gates: the cache stays off */
   uint64_t hits = ummp_hits(t);
   for (unsigned g = 0; g < UMMP_NBINS; g++) { t->pops[g] = 0; t->lim[g] = 0; t->cyc[g] = 0; }
-  t->lim_bytes = 0;
-  ummp_pool_settle(t);                              /* its whole pool share back */
+  ummp_growth_drop(t, t->lim_bytes);                /* to 0: its whole pool share back */
   t->mhits = 0;
   t->state = UMMP_T_DEAD;
   __atomic_fetch_add(&ummp_g.hits, hits, __ATOMIC_RELAXED);

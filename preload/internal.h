@@ -447,9 +447,11 @@ void   ummp_free_med(void *p, size_t g);
  * gates off (thread exit), else open and empty, at their starting limits
  * (malloc_trim). */
 void   ummp_flush_all(ummp_tls_t *t, int close);
-/* Give back the part of t's pool share (ummp_g.lim_total) that t->lim_bytes
- * no longer needs. */
-void   ummp_pool_settle(ummp_tls_t *t);
+/* t's share of the cache-growth pool (ummp_g.lim_total): its growth above
+ * UMMP_THREAD_BASE. */
+size_t ummp_pool_share(const ummp_tls_t *t);
+/* Lower t->lim_bytes by x and give back the pool share it no longer covers. */
+void   ummp_growth_drop(ummp_tls_t *t, size_t x);
 /* Give every block parked in the depot back to the core (malloc_trim). */
 void   ummp_depot_drain(ummp_tls_t *t);
 /* A decay step (at most one per purge delay, process-wide): magazines that

@@ -132,7 +132,6 @@ typedef struct ummp_tls {
                                               count refills that followed an overflow (saturating at 127); growth needs 2
                                               and bit 7 clear */
   size_t    lim_bytes;                     /* sum over the small bins of (lim[g] - ummp_g.limit[g]) x chunk size: the growth, <= UMMP_THREAD_CAP */
-  size_t    lim_pool;                      /* the part of lim_bytes above UMMP_THREAD_BASE: this thread's share of ummp_g.lim_total */
   void     *mbin[UMMP_NMED];               /* cached medium blocks of class m: same lists as bin[] */
   uint32_t  mcount[UMMP_NMED];             /* blocks in mbin[m] */
   uint64_t  mhits;                         /* mallocs served from the medium bins (cache hits) */
@@ -264,7 +263,7 @@ typedef struct ummp_global {
   uint64_t  depot_decay_ms;                /* clock of the last depot decay step (CAS: one thread runs each step) */
   uint64_t  depot_decayed;                 /* magazines given back to the core by decay steps */
   uint64_t  threads;                       /* threads set up */
-  size_t    lim_total;                     /* the live threads' lim_pool added up (atomic), <= UMMP_CACHE_CAP */
+  size_t    lim_total;                     /* the live threads' pool shares (growth above UMMP_THREAD_BASE) added up (atomic), <= UMMP_CACHE_CAP */
   /* debug heap (tag.c, debug.c) */
   uintptr_t *site_tab;                     /* 2^UMMP_SITE_LOG2 return addresses (0 empty), CAS-inserted, never removed */
   uint32_t  site_count;                    /* slots claimed in site_tab (atomic) */
