@@ -126,13 +126,15 @@ void ummp_thread_exit(void *arg) {
   ummp_hold(t);
   ummp_flush_all(t, 1);                             /* and close the gates: the cache stays off */
   uint64_t hits = ummp_hits(t);
-  for (unsigned g = 0; g < UMMP_NBINS; g++) { t->pops[g] = 0; t->lim[g] = 0; t->cyc[g] = 0; }
+  for (unsigned g = 0; g < UMMP_NBINS; g++) { t->pops[g] = 0; t->sent[g] = 0; t->lim[g] = 0; t->cyc[g] = 0; }
   ummp_growth_drop(t, t->lim_bytes);                /* to 0: its whole pool share back */
   t->mhits = 0;
   t->state = UMMP_T_DEAD;
   __atomic_fetch_add(&ummp_g.hits, hits, __ATOMIC_RELAXED);
   __atomic_fetch_add(&ummp_g.misses, t->misses, __ATOMIC_RELAXED);
-  t->misses = 0;
+  __atomic_fetch_add(&ummp_g.depot_puts, t->depot_puts, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&ummp_g.depot_gets, t->depot_gets, __ATOMIC_RELAXED);
+  t->misses = t->depot_puts = t->depot_gets = 0;
   ummp_slot_release(t);
   ummp_unhold(t);
 }

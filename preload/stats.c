@@ -88,8 +88,10 @@ void ummp_stats_print(int fd) {
   LINE(S("umm:   cache hit rate "); U(permille / 10); S("."); U(permille % 10); S("% (hits "); U(hits);
        S(", misses "); U(misses); S(", threads "); U(ummp_g.threads); S("), cache pool ");
        BY(__atomic_load_n(&ummp_g.lim_total, __ATOMIC_RELAXED)); S(" of "); BY(UMMP_CACHE_CAP));
-  LINE(S("umm:   depot magazines parked "); U(ummp_g.depot_puts); S(", refills served by one "); U(ummp_g.depot_gets);
-       S(", given back idle "); U(ummp_g.depot_decayed));
+  LINE(S("umm:   depot magazines parked "); U(__atomic_load_n(&ummp_g.depot_puts, __ATOMIC_RELAXED) + t->depot_puts);
+       S(", refills served by one "); U(__atomic_load_n(&ummp_g.depot_gets, __ATOMIC_RELAXED) + t->depot_gets);
+       S(", given back idle "); U(ummp_g.depot_decayed); S(", holding ");
+       BY(__atomic_load_n(&ummp_g.depot_bytes, __ATOMIC_RELAXED)); S(" of "); BY(UMMP_DEPOT_CAP));
   LINE(S("umm:   contention events "); U(tot.contention); S(", home region moves "); U(ummp_g.home_moves));
   LINE(S("umm:   returned to the OS "); BY(ummp_g.purged_bytes); S(" in "); U(ummp_g.purges); S(" purges, rss ");
        BY(ummp_os_rss()));

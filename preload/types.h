@@ -135,6 +135,9 @@ typedef struct ummp_tls {
   void     *mbin[UMMP_NMED];               /* cached medium blocks of class m: same lists as bin[] */
   uint32_t  mcount[UMMP_NMED];             /* blocks in mbin[m] */
   uint64_t  mhits;                         /* mallocs served from the medium bins (cache hits) */
+  uint64_t  depot_puts;                    /* magazines this thread parked in the depot (added to ummp_g's at exit) */
+  uint64_t  depot_gets;                    /* refills this thread took from the depot (likewise) */
+  uint64_t  sent[UMMP_NBINS];              /* blocks bin g sent to the depot or the core when full (slow paths only: depot_put_held) */
   uint32_t  site_cache[UMMP_SITE_CACHE];   /* recent sites: site-table slot + 1 (0 empty), indexed by a hash of the
                                               return address; verified against the table on use */
 } ummp_tls_t;
@@ -146,7 +149,10 @@ typedef struct ummp_tls {
  * exits, parks magazines here instead of freeing every block to the core; a
  * thread whose bin or class is empty takes one before asking the core.
  * Policy and lock protocol at the depot section of cache.c. */
-#define UMMP_DEPOT_MAGS 8u                 /* magazines kept per small bin or medium class */
+#define UMMP_DEPOT_MAGS 256u               /* magazines kept per small bin, at most (the slot's array size) */
+#define UMMP_DEPOT_OWN_MAGS 8u             /* ... when parked by a thread that allocates from that bin as much as it frees */
+#define UMMP_DEPOT_MED_MAGS 8u             /* magazines kept per medium class, at most */
+#define UMMP_DEPOT_CAP  ((size_t)16 << 20) /* bytes all depot magazines together may hold (ummp_g.depot_bytes) */
 typedef struct ummp_depot {
   int       lock;                          /* try-lock (atomic exchange): guards n, mag[], cnt[] */
   uint32_t  n;                             /* magazines held: mag[0..n), oldest first (written under lock; read unlocked as a hint) */
@@ -258,8 +264,8 @@ typedef struct ummp_global {
   uint64_t  hits;                          /* cache hits of exited threads */
   uint64_t  misses;                        /* cache misses of exited threads */
   uint64_t  home_moves;                    /* times a thread left a contended or full home region */
-  uint64_t  depot_puts;                    /* magazines parked in the depot */
-  uint64_t  depot_gets;                    /* refills served by a depot magazine instead of the core */
+  uint64_t  depot_puts;                    /* magazines parked in the depot by exited threads */
+  uint64_t  depot_gets;                    /* refills of exited threads served by a depot magazine instead of the core */
   uint64_t  depot_decay_ms;                /* clock of the last depot decay step (CAS: one thread runs each step) */
   uint64_t  depot_decayed;                 /* magazines given back to the core by decay steps */
   uint64_t  threads;                       /* threads set up */
@@ -270,6 +276,8 @@ typedef struct ummp_global {
   uint32_t  thread_serial;                 /* last thread serial handed out (atomic) */
   int       dump_req;                      /* 1: UMM_DUMP_SIGNAL arrived, the next slow path dumps (atomic) */
   uint32_t  dump_seq;                      /* signal dumps written so far (atomic) */
+  /* written by every depot put and take: a line of its own, away from the read-mostly fields */
+  size_t    depot_bytes __attribute__((aligned(64)));   /* bytes in depot magazines (atomic; changed under a depot lock), <= UMMP_DEPOT_CAP */
 } ummp_global_t;
 
 #endif /* UMMP_TYPES_H */

@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
   job_t *jobs = xmalloc(sizeof(job_t) * (size_t)W);
   if (!keep[0] || !keep[1]) bench_fail("calloc");
   long rss0 = bench_cur_rss_kb();
-  double t0 = bench_now();
+  double t0 = bench_now(), t_free = 0;           /* t_free: the main thread's serial frees of leftovers */
   for (long r = 0; r < rounds; r++) {
     void **k = keep[r & 1];
     for (int w = 0; w < W; w++) {
@@ -55,7 +55,9 @@ int main(int argc, char **argv) {
     }
     bench_run_threads(W, worker, jobs, sizeof(job_t));
     void **old = keep[(r + 1) & 1];                /* the previous round's leftovers */
+    double tf = bench_now();
     for (size_t i = 0; i < (size_t)W * kp; i++) { free(old[i]); old[i] = NULL; }
+    t_free += bench_now() - tf;
   }
   double secs = bench_now() - t0;
   for (int b = 0; b < 2; b++) {
@@ -70,6 +72,6 @@ int main(int argc, char **argv) {
   long rss_after = bench_cur_rss_kb();
   double threads = (double)rounds * W;
   bench_report("churn", &A, secs, threads, "threads/s", threads / secs,
-               "rss_start_kb=%ld rss_freed_kb=%ld rss_after_kb=%ld", rss0, rss_freed, rss_after);
+               "rss_start_kb=%ld rss_freed_kb=%ld rss_after_kb=%ld main_free_s=%.4f", rss0, rss_freed, rss_after, t_free);
   return 0;
 }

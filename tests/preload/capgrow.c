@@ -25,32 +25,8 @@
 
 static pthread_barrier_t churned, checked;
 
-/* The "cache pool" field of malloc_stats(), in bytes (stderr briefly goes
- * to a file). */
-static double pooled(void) {
-  FILE *f = tmpfile();
-  if (!f) { perror("tmpfile"); exit(2); }
-  fflush(stderr);
-  int saved = dup(2);
-  dup2(fileno(f), 2);
-  malloc_stats();
-  dup2(saved, 2);
-  close(saved);
-  rewind(f);
-  char line[512];
-  double v = -1;
-  while (fgets(line, sizeof line, f)) {
-    const char *p = strstr(line, "cache pool ");
-    char unit[8];
-    double x;
-    if (p && sscanf(p, "cache pool %lf %7s", &x, unit) == 2) {
-      v = x * (!strcmp(unit, "KiB") ? 1024.0 : !strcmp(unit, "MiB") ? MIB : !strcmp(unit, "GiB") ? MIB * 1024 : 1.0);
-      fprintf(stderr, "capgrow: %s", p);
-    }
-  }
-  fclose(f);
-  return v;
-}
+/* The "cache pool" field of malloc_stats(), in bytes. */
+static double pooled(void) { return pt_stats_bytes("cache pool", NULL, "capgrow: "); }
 
 /* Allocate, then free, 600 KiB worth of each size, ROUNDS times. */
 static void churn(void) {

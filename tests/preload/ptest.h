@@ -100,4 +100,37 @@ __attribute__((unused)) static void pt_on_signal(int sig, void (*fn)(int)) {
 }
 static inline int pt_preloaded(void) { return umm_usable_size != NULL; }
 
+/* A "KEY X UNIT of Y UNIT" field of malloc_stats() (stderr briefly goes to a
+ * file): X in bytes (-1 if the field is missing), Y in *of when non-NULL.
+ * The field's text is echoed on stderr after `label`. */
+extern void malloc_stats(void);
+__attribute__((unused)) static double pt_stats_bytes(const char *key, double *of, const char *label) {
+  FILE *f = tmpfile();
+  if (!f) { perror("tmpfile"); exit(2); }
+  fflush(stderr);
+  int saved = dup(2);
+  dup2(fileno(f), 2);
+  malloc_stats();
+  dup2(saved, 2);
+  close(saved);
+  rewind(f);
+  char line[512], fmt[80];
+  double v = -1;
+  snprintf(fmt, sizeof fmt, "%s %%lf %%7s of %%lf %%7s", key);
+  while (fgets(line, sizeof line, f)) {
+    const char *p = strstr(line, key);
+    char unit[8], unit2[8];
+    double x, y;
+    int n = p ? sscanf(p, fmt, &x, unit, &y, unit2) : 0;
+    if (n >= 2) {
+      double m = 1024.0 * 1024.0;
+      v = x * (!strcmp(unit, "KiB") ? 1024.0 : !strcmp(unit, "MiB") ? m : !strcmp(unit, "GiB") ? m * 1024 : 1.0);
+      if (of && n == 4) *of = y * (!strcmp(unit2, "KiB") ? 1024.0 : !strcmp(unit2, "MiB") ? m : !strcmp(unit2, "GiB") ? m * 1024 : 1.0);
+      fprintf(stderr, "%s%s", label, p);
+    }
+  }
+  fclose(f);
+  return v;
+}
+
 #endif
