@@ -198,7 +198,11 @@ static unsigned bin_flush_held(ummp_tls_t *t, unsigned g, unsigned count) {
  * build raised peak RSS (bench realloc 6.4 -> 11.6 MB, fragment 272 -> 304
  * MB: a thread's own growth parked instead of coalescing), hence the
  * bounds above: realloc 6.2, fragment 275 MB; churn's main thread still
- * parks (its serial frees 0.44 -> 0.13 s here, bench churn -t 16).
+ * parks (its serial frees 0.44 -> 0.13 s here, bench churn -t 16). A slot
+ * holds its first UMMP_DEPOT_INLINE magazines itself and a small bin's
+ * others in its row of depot_ext: with 256 inline, the slots spread over
+ * 270 KiB and every program touched a page or two per size class it used
+ * (bench glibc-thread's peak RSS 3.14 -> 3.36 MB).
  * Magazines no thread took during a whole purge interval
  * go back to the core (ummp_depot_decay, a low-water mark as in tcmalloc),
  * and malloc_trim empties the depot (ummp_depot_drain). Tags: the block a
@@ -227,6 +231,15 @@ static unsigned bin_flush_held(ummp_tls_t *t, unsigned g, unsigned count) {
  * putter before it publishes the head under the lock, the taker after it
  * removed the head under the lock. */
 static ummp_depot_t depot[UMMP_NBINS + UMMP_NMED];   /* [g]: small bin g; [UMMP_NBINS + m]: medium class m */
+static ummp_depot_ext_t depot_ext[UMMP_NBINS];       /* [g]: small bin g's magazines past UMMP_DEPOT_INLINE */
+
+/* Magazine j of depot slot i (lock held): its list head and its count. */
+static inline void **depot_mag(unsigned i, unsigned j) {
+  return j < UMMP_DEPOT_INLINE ? &depot[i].mag[j] : &depot_ext[i].mag[j - UMMP_DEPOT_INLINE];
+}
+static inline uint16_t *depot_cnt(unsigned i, unsigned j) {
+  return j < UMMP_DEPOT_INLINE ? &depot[i].cnt[j] : &depot_ext[i].cnt[j - UMMP_DEPOT_INLINE];
+}
 
 /* Bytes of each chunk in depot slot i. */
 static size_t depot_chunk(unsigned i) {
@@ -273,8 +286,8 @@ static void list_uncut(ummp_tls_t *t, void **head, void *first, void **last) {
 static unsigned depot_put(ummp_tls_t *t, unsigned i, void **head, unsigned k, unsigned mags) {
   ummp_depot_t *d = &depot[i];
   if (__atomic_load_n(&d->n, __ATOMIC_RELAXED) >= mags ||
-      __atomic_load_n(&ummp_g.depot_bytes, __ATOMIC_RELAXED) >= UMMP_DEPOT_CAP)
-    return 0;
+      __atomic_load_n(&ummp_g.depot_bytes, __ATOMIC_RELAXED) + (size_t)k * depot_chunk(i) > UMMP_DEPOT_CAP)
+    return 0;                                        /* (k: at most that many go) */
   if (ummp_unlikely(!ummp_in_arena(*head))) ummp_list_corrupt(*head);
   unsigned a = ummp_enter(t), n = 0;
   void **last;
@@ -282,14 +295,14 @@ static unsigned depot_put(ummp_tls_t *t, unsigned i, void **head, unsigned k, un
   size_t mb = (size_t)n * depot_chunk(i);
   int parked = 0;
   if (depot_trylock(d)) {
-    if (d->n < mags) {
-      if (__atomic_add_fetch(&ummp_g.depot_bytes, mb, __ATOMIC_RELAXED) <= UMMP_DEPOT_CAP) {
-        d->mag[d->n] = mag;
-        d->cnt[d->n] = (uint16_t)n;
+    size_t v = __atomic_load_n(&ummp_g.depot_bytes, __ATOMIC_RELAXED);
+    while (d->n < mags && v + mb <= UMMP_DEPOT_CAP) {   /* add only what fits: never above the cap */
+      if (__atomic_compare_exchange_n(&ummp_g.depot_bytes, &v, v + mb, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        *depot_mag(i, d->n) = mag;
+        *depot_cnt(i, d->n) = (uint16_t)n;
         __atomic_store_n(&d->n, d->n + 1, __ATOMIC_RELAXED);
         parked = 1;
-      } else {
-        __atomic_fetch_sub(&ummp_g.depot_bytes, mb, __ATOMIC_RELAXED);
+        break;
       }
     }
     depot_unlock(d);
@@ -302,13 +315,16 @@ static unsigned depot_put(ummp_tls_t *t, unsigned i, void **head, unsigned k, un
 
 /* Park one magazine of small bin g (gate held, non-empty), in a slot of up
  * to UMMP_DEPOT_MAGS magazines when the thread exits (close) or frees into
- * bin g more than it allocates from it (its blocks are for other threads:
- * bench churn's main thread, xmalloc's consumer), else of up to
- * UMMP_DEPOT_OWN_MAGS: a thread that parks what it allocates again itself
- * only holds its blocks longer, uncoalesced (bench realloc's peak RSS
- * 6.4 -> 11.6 MB with 256 for every park, fragment's 272 -> 304 MB). */
+ * bin g more than twice what its fast path served from it (its blocks are
+ * for other threads: bench churn's main thread, xmalloc's consumer; twice,
+ * because pops leaves out the block each refill returns, up to a quarter
+ * of a balanced thread's mallocs), else of up to UMMP_DEPOT_OWN_MAGS: a
+ * thread that parks what it allocates again itself only holds its blocks
+ * longer, uncoalesced (bench realloc's peak RSS 6.4 -> 11.6 MB with 256
+ * for every park, fragment's 272 -> 304 MB). Lifetime counts: a thread
+ * that turns from producer to consumer takes a while to be seen as one. */
 static unsigned depot_put_held(ummp_tls_t *t, unsigned g, int close) {
-  unsigned mags = close || t->pops[g] < t->sent[g] ? UMMP_DEPOT_MAGS : UMMP_DEPOT_OWN_MAGS;
+  unsigned mags = close || t->sent[g] > 2 * t->pops[g] ? UMMP_DEPOT_MAGS : UMMP_DEPOT_OWN_MAGS;
   return depot_put(t, g, &t->bin[g], ummp_g.limit[g], mags);
 }
 
@@ -325,8 +341,8 @@ static void *depot_take(ummp_tls_t *t, unsigned i, void **rest, unsigned *n) {
   if (depot_trylock(d)) {
     if (d->n > 0) {
       uint32_t j = d->n - 1;
-      b = d->mag[j];
-      *n = d->cnt[j];
+      b = *depot_mag(i, j);
+      *n = *depot_cnt(i, j);
       __atomic_store_n(&d->n, j, __ATOMIC_RELAXED);
       __atomic_fetch_sub(&ummp_g.depot_bytes, (size_t)*n * depot_chunk(i), __ATOMIC_RELAXED);
       if (j < d->low) d->low = j;
@@ -379,9 +395,9 @@ static unsigned depot_take_oldest(ummp_tls_t *t, unsigned i, int idle, void **ou
   if (depot_trylock(d)) {
     k = idle ? d->low : d->n;                        /* low <= n: set to n here, lowered by takes */
     size_t blocks = 0;
-    for (unsigned j = 0; j < k; j++) { out[j] = d->mag[j]; blocks += d->cnt[j]; }
+    for (unsigned j = 0; j < k; j++) { out[j] = *depot_mag(i, j); blocks += *depot_cnt(i, j); }
     __atomic_fetch_sub(&ummp_g.depot_bytes, blocks * depot_chunk(i), __ATOMIC_RELAXED);
-    for (unsigned j = k; j < d->n; j++) { d->mag[j - k] = d->mag[j]; d->cnt[j - k] = d->cnt[j]; }
+    for (unsigned j = k; j < d->n; j++) { *depot_mag(i, j - k) = *depot_mag(i, j); *depot_cnt(i, j - k) = *depot_cnt(i, j); }
     __atomic_store_n(&d->n, d->n - k, __ATOMIC_RELAXED);
     d->low = d->n;
     depot_unlock(d);

@@ -135,7 +135,8 @@ typedef struct ummp_tls {
   void     *mbin[UMMP_NMED];               /* cached medium blocks of class m: same lists as bin[] */
   uint32_t  mcount[UMMP_NMED];             /* blocks in mbin[m] */
   uint64_t  mhits;                         /* mallocs served from the medium bins (cache hits) */
-  uint64_t  depot_puts;                    /* magazines this thread parked in the depot (added to ummp_g's at exit) */
+  uint64_t  depot_puts;                    /* magazines this thread parked in the depot (added to ummp_g's at exit;
+                                              UMM_STATS shows exited threads' and the printing thread's, as for hits) */
   uint64_t  depot_gets;                    /* refills this thread took from the depot (likewise) */
   uint64_t  sent[UMMP_NBINS];              /* blocks bin g sent to the depot or the core when full (slow paths only: depot_put_held) */
   uint32_t  site_cache[UMMP_SITE_CACHE];   /* recent sites: site-table slot + 1 (0 empty), indexed by a hash of the
@@ -149,17 +150,26 @@ typedef struct ummp_tls {
  * exits, parks magazines here instead of freeing every block to the core; a
  * thread whose bin or class is empty takes one before asking the core.
  * Policy and lock protocol at the depot section of cache.c. */
-#define UMMP_DEPOT_MAGS 256u               /* magazines kept per small bin, at most (the slot's array size) */
+#define UMMP_DEPOT_MAGS 256u               /* magazines kept per small bin, at most */
 #define UMMP_DEPOT_OWN_MAGS 8u             /* ... when parked by a thread that allocates from that bin as much as it frees */
 #define UMMP_DEPOT_MED_MAGS 8u             /* magazines kept per medium class, at most */
+#define UMMP_DEPOT_INLINE 8u               /* magazines held in the slot itself; a small bin's others in its row of
+                                              ummp_depot_ext_t (cache.c), whose pages only a slot that grows past
+                                              this many touches (256 inline made every program's RSS 200+ KiB larger) */
 #define UMMP_DEPOT_CAP  ((size_t)16 << 20) /* bytes all depot magazines together may hold (ummp_g.depot_bytes) */
 typedef struct ummp_depot {
-  int       lock;                          /* try-lock (atomic exchange): guards n, mag[], cnt[] */
-  uint32_t  n;                             /* magazines held: mag[0..n), oldest first (written under lock; read unlocked as a hint) */
+  int       lock;                          /* try-lock (atomic exchange): guards n, mag[], cnt[] and the slot's overflow row */
+  uint32_t  n;                             /* magazines held: 0..n), oldest first (written under lock; read unlocked as a hint) */
   uint32_t  low;                           /* fewest magazines held since the last decay step: those sat unused (under lock) */
-  void     *mag[UMMP_DEPOT_MAGS];          /* list heads (encoded links, cookies set; blocks in use for the core) */
-  uint16_t  cnt[UMMP_DEPOT_MAGS];          /* blocks in each magazine */
+  void     *mag[UMMP_DEPOT_INLINE];        /* list heads of magazines 0..INLINE) (encoded links, cookies set; blocks in use for the core) */
+  uint16_t  cnt[UMMP_DEPOT_INLINE];        /* blocks in each of them */
 } __attribute__((aligned(64))) ummp_depot_t;
+typedef struct ummp_depot_ext {
+  void     *mag[UMMP_DEPOT_MAGS - UMMP_DEPOT_INLINE];   /* list heads of magazines INLINE..MAGS) of a small bin */
+  uint16_t  cnt[UMMP_DEPOT_MAGS - UMMP_DEPOT_INLINE];   /* blocks in each */
+} __attribute__((aligned(64))) ummp_depot_ext_t;
+_Static_assert(UMMP_DEPOT_MED_MAGS <= UMMP_DEPOT_INLINE && UMMP_DEPOT_OWN_MAGS <= UMMP_DEPOT_MAGS,
+               "a medium class's magazines fit in its slot");
 
 /* ---- fork gate (fork.c) ---------------------------------------------------- */
 #define UMMP_NSLOTS 512u

@@ -11,7 +11,9 @@
  *   - THREADS threads then allocate the same again, writing and verifying
  *     every block (magazines handed over keep working lists), free them and
  *     exit;
- *   - malloc_trim gives what is left back to the core: 0 B, heap intact. */
+ *   - malloc_trim gives what is left back to the core: 0 B, no chunk
+ *     cached any more (none was lost), heap intact.
+ * depotcap.sh turns purging off, so no decay step empties the depot midway. */
 #include "ptest.h"
 #include "umm_debug.h"
 #include <malloc.h>
@@ -25,6 +27,17 @@
 /* The "holding X of Y" field of malloc_stats() (depot bytes): X in bytes,
  * Y (the cap) in *cap. */
 static double holding(double *cap) { return pt_stats_bytes("holding", cap, "depotcap: "); }
+
+/* Chunks the heap walk reports as cached (in a thread cache or the depot). */
+static int count_cached(const umm_chunk_t *c, void *arg) {
+  if (c->flags & UMM_CHUNK_CACHED) ++*(size_t *)arg;
+  return 0;
+}
+static size_t cached_chunks(void) {
+  size_t k = 0;
+  umm_heap_walk(count_cached, &k);
+  return k;
+}
 
 static size_t blocks_per_thread(void) {
   size_t total = 0;
@@ -102,6 +115,7 @@ int main(void) {
   CHECK(again <= cap);
   CHECK(umm_heap_check() == 0);
   malloc_trim(0);
+  CHECK(cached_chunks() == 0);                       /* no magazine lost on the way (a refused put went back) */
   CHECK(holding(NULL) == 0);
   CHECK(umm_heap_check() == 0);
   for (int i = 0; i < THREADS; i++) free(jobs[i].b);

@@ -4,6 +4,6 @@
 set -u
 unset UMM_CACHE UMM_DEBUG                  # the default configuration: cache on, no guard heap
 . tests/preload/lib.bash
-under_umm c "$B/tests/preload/depotcap" || { cat "$TMPD/c.out"; exit 1; }
+UMM_PURGE_DELAY=-1 under_umm c "$B/tests/preload/depotcap" || { cat "$TMPD/c.out"; exit 1; }
 cat "$TMPD/c.out"
 grep '^depotcap:' "$TMPD/c.err"
