@@ -213,23 +213,26 @@ static unsigned bin_flush_held(ummp_tls_t *t, unsigned g, unsigned count) {
  * (a serial walk with one header CAS per block).
  *
  * Lock protocol. One try-lock per bin (ummp_depot_t.lock, an exchange)
- * guards that bin's n, mag[] and cnt[]; n is also read unlocked as a hint.
+ * guards that bin's n, mag[] and cnt[] (and, for a small bin, its row of
+ * depot_ext); n is also read unlocked as a hint. ummp_g.depot_bytes is
+ * changed only under the lock of the slot whose magazines change.
  * It is taken only inside a fork-gate section (so fork never copies it
  * held), never while another depot lock is held, and never waited for: a
  * failed try-lock takes the core path instead, so nothing can deadlock on
  * it. Nothing that can fail runs while it is held, and nothing that walks:
  * a put cuts its magazine off the bin before it takes the lock (the walk
  * touches every block of it, and aborts the process on a corrupted link),
- * and puts it back on the bin when the lock or room is missing. Signal handlers never reach it: a handler that interrupted a slow
- * path is re-entrant and uses the core's nowait calls (ummp_reentrant). A
+ * and puts it back on the bin when the lock or room is missing. Signal
+ * handlers never reach it: a handler that interrupted a slow path is
+ * re-entrant and uses the core's nowait calls (ummp_reentrant). A
  * fork that goes ahead without waiting for every section (fork.c: fork from
  * a signal handler inside a section) may copy a depot lock held by another
  * thread: in the child that bin's depot then stays unused (every try-lock
  * fails) and its magazines are lost to it, a bounded leak like the other
- * threads' caches there. The
- * blocks of a magazine are touched only by the thread that holds them: the
- * putter before it publishes the head under the lock, the taker after it
- * removed the head under the lock. */
+ * threads' caches there (and depot_bytes keeps counting them: the child's
+ * depot is smaller by that much). The blocks of a magazine are touched only
+ * by the thread that holds them: the putter before it publishes the head
+ * under the lock, the taker after it removed the head under the lock. */
 static ummp_depot_t depot[UMMP_NBINS + UMMP_NMED];   /* [g]: small bin g; [UMMP_NBINS + m]: medium class m */
 static ummp_depot_ext_t depot_ext[UMMP_NBINS];       /* [g]: small bin g's magazines past UMMP_DEPOT_INLINE */
 
