@@ -39,51 +39,41 @@ static size_t cached_chunks(void) {
   return k;
 }
 
-static size_t blocks_per_thread(void) {
-  size_t total = 0;
-  for (int s = 0; s < SIZES; s++) total += (PER / SIZES) / (40 + 16 * (size_t)s);
-  return total;
-}
-
-/* Allocate one thread's worth of blocks into b[], each filled from seed. */
-static void fill(void **b, uint64_t seed) {
-  size_t n = 0;
-  for (int s = 0; s < SIZES; s++) {
-    size_t size = 40 + 16 * (size_t)s;
-    for (size_t i = 0; i < (PER / SIZES) / size; i++, n++) {
-      b[n] = malloc(size);
-      if (!b[n]) exit(2);
-      pt_fill(b[n], size, seed);
-    }
-  }
-}
-
-/* Verify and free what fill() made. */
-static void drain(void **b, uint64_t seed) {
+/* One thread's worth of blocks, b[0..): (PER / SIZES) bytes of each size.
+ * make: allocate and fill them from seed; else verify and free them.
+ * Returns how many (b NULL: only count). */
+static size_t blocks(void **b, uint64_t seed, int make) {
   size_t n = 0;
   int bad = 0;
   for (int s = 0; s < SIZES; s++) {
     size_t size = 40 + 16 * (size_t)s;
     for (size_t i = 0; i < (PER / SIZES) / size; i++, n++) {
-      bad += !pt_verify(b[n], size, seed);
-      free(b[n]);
+      if (!b) continue;
+      if (make) {
+        if (!(b[n] = malloc(size))) exit(2);
+        pt_fill(b[n], size, seed);
+      } else {
+        bad += !pt_verify(b[n], size, seed);
+        free(b[n]);
+      }
     }
   }
-  CHECK(bad == 0);
+  if (b && !make) CHECK(bad == 0);
+  return n;
 }
 
 typedef struct { void **b; uint64_t seed; } job_t;
 
 static void *consumer(void *arg) {                   /* frees what main allocated, allocates nothing */
   job_t *j = arg;
-  drain(j->b, j->seed);
+  blocks(j->b, j->seed, 0);
   return NULL;                                       /* exit: its cache goes to the depot too */
 }
 
 static void *worker(void *arg) {                     /* allocates, then frees, its own */
   job_t *j = arg;
-  fill(j->b, j->seed);
-  drain(j->b, j->seed);
+  blocks(j->b, j->seed, 1);
+  blocks(j->b, j->seed, 0);
   return NULL;
 }
 
@@ -97,10 +87,10 @@ static void run_threads(void *(*fn)(void *), job_t *jobs) {
 int main(void) {
   job_t jobs[THREADS];
   for (int i = 0; i < THREADS; i++) {
-    jobs[i].b = malloc(sizeof(void *) * blocks_per_thread());
+    jobs[i].b = malloc(sizeof(void *) * blocks(NULL, 0, 0));
     if (!jobs[i].b) exit(2);
     jobs[i].seed = 100 + (uint64_t)i;
-    fill(jobs[i].b, jobs[i].seed);
+    blocks(jobs[i].b, jobs[i].seed, 1);
   }
   double cap = 0;
   run_threads(consumer, jobs);

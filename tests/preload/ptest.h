@@ -100,6 +100,13 @@ __attribute__((unused)) static void pt_on_signal(int sig, void (*fn)(int)) {
 }
 static inline int pt_preloaded(void) { return umm_usable_size != NULL; }
 
+/* x in UNIT (B, KiB, MiB or GiB, as UMM_STATS prints sizes), in bytes. */
+static inline double pt_unit_bytes(double x, const char *unit) {
+  double k = !strcmp(unit, "KiB") ? 1.0 : !strcmp(unit, "MiB") ? 2.0 : !strcmp(unit, "GiB") ? 3.0 : 0.0;
+  while (k-- > 0) x *= 1024.0;
+  return x;
+}
+
 /* A "KEY X UNIT of Y UNIT" field of malloc_stats() (stderr briefly goes to a
  * file): X in bytes (-1 if the field is missing), Y in *of when non-NULL.
  * The field's text is echoed on stderr after `label`. */
@@ -123,9 +130,8 @@ __attribute__((unused)) static double pt_stats_bytes(const char *key, double *of
     double x, y;
     int n = p ? sscanf(p, fmt, &x, unit, &y, unit2) : 0;
     if (n >= 2) {
-      double m = 1024.0 * 1024.0;
-      v = x * (!strcmp(unit, "KiB") ? 1024.0 : !strcmp(unit, "MiB") ? m : !strcmp(unit, "GiB") ? m * 1024 : 1.0);
-      if (of && n == 4) *of = y * (!strcmp(unit2, "KiB") ? 1024.0 : !strcmp(unit2, "MiB") ? m : !strcmp(unit2, "GiB") ? m * 1024 : 1.0);
+      v = pt_unit_bytes(x, unit);
+      if (of && n == 4) *of = pt_unit_bytes(y, unit2);
       fprintf(stderr, "%s%s", label, p);
     }
   }
