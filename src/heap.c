@@ -313,21 +313,21 @@ static inline __attribute__((always_inline)) int claim_want(umm_t *u, size_t wan
  * granules, so no remainder) with the locks and writes of claim_chunk and
  * carve_locked for that case (bin b, F, F's successor S), without the
  * lockset. UMMI_NOMEM when the bin is empty, UMMI_CONTENDED when a try-lock
- * failed (everything released): the caller then takes the general path.
- * claim_split's "F whole" case does the same; letting claim_split serve
- * exact bins too (searching from g instead of g + 1) cost 62.4 -> 65.4 M
- * instructions over core_scale's 200k counted pairs at 1k live, so the
- * exact case keeps its own short function. */
+ * failed (everything released, the failure not yet counted): the caller
+ * then takes the general path. claim_split's "F whole" case does the same;
+ * letting claim_split serve exact bins too (searching from g instead of
+ * g + 1) cost 62.4 -> 65.4 M instructions over core_scale's 200k counted
+ * pairs at 1k live, so the exact case keeps its own short function. */
 static inline __attribute__((always_inline)) int claim_exact(umm_t *u, unsigned b, uint32_t tags, void **out) {
-  if (!ummi_bin_trylock(u, b)) return UMMI_CONTENDED;
+  if (!ummi_bin_trylock_quiet(u, b)) return UMMI_CONTENDED;
   umm_block_t *F = ummi_bin_head_locked(u, b);
   uint64_t hF;
   if (!F) { ummi_bin_unlock(u, b); return UMMI_NOMEM; }
-  if (!chunk_trylock(F, &hF)) { ummi_contended(u); ummi_bin_unlock(u, b); return UMMI_CONTENDED; }
+  if (!chunk_trylock(F, &hF)) { ummi_bin_unlock(u, b); return UMMI_CONTENDED; }
   UMM_ASSERT(hdr_is_free(hF) && hdr_size(hF) == b);
   umm_block_t *S = chunk_at(F, b);
   if (!chunk_flip_unlocked(S, HDR_PREV_FREE, 0)) {   /* predecessor now in use */
-    ummi_contended(u); chunk_unlock(F); ummi_bin_unlock(u, b); return UMMI_CONTENDED;
+    chunk_unlock(F); ummi_bin_unlock(u, b); return UMMI_CONTENDED;
   }
   ummi_bin_pop_unlock(u, b, F);
   chunk_unlock_store(F, hdr_make(F, b, HDR_IN_USE | (hF & HDR_PREV_FREE), tags));
@@ -341,25 +341,26 @@ static inline __attribute__((always_inline)) int claim_exact(umm_t *u, unsigned 
  * and carve_locked for one block, without the lockset: bin b, F, the rest's
  * bin if it differs from b, and F's successor S: locked when a remainder R
  * is cut off (S's footer then moves from F to R), flipped (one CAS, see
- * "Successor flips") when F goes whole. UMMI_RETRY when the case does not
- * apply or a try-lock failed (everything released, nothing written): the
- * general path then runs. */
-static int claim_split(umm_t *u, size_t g, uint32_t tags, void **out) {
+ * "Successor flips") when F goes whole. UMMI_NOMEM when the case does not
+ * apply (no bin above, or it emptied), UMMI_CONTENDED when a try-lock failed
+ * (not yet counted); either way everything is released and nothing written,
+ * and the general path then runs. */
+static inline __attribute__((always_inline)) int claim_split(umm_t *u, size_t g, uint32_t tags, void **out) {
   int bi = ummi_bin_next_nonempty(u, (unsigned)g + 1u);
-  if (bi < 0) return UMMI_RETRY;
+  if (bi < 0) return UMMI_NOMEM;
   unsigned b = (unsigned)bi, br = b;
-  if (!ummi_bin_trylock(u, b)) return UMMI_RETRY;
+  int r = UMMI_CONTENDED;
+  if (!ummi_bin_trylock_quiet(u, b)) return r;
   umm_block_t *F = ummi_bin_head_locked(u, b);
   uint64_t hF;
-  if (!F) goto unlock_b;
-  if (!chunk_trylock(F, &hF)) { ummi_contended(u); goto unlock_b; }
+  if (!F) { r = UMMI_NOMEM; goto unlock_b; }
+  if (!chunk_trylock(F, &hF)) goto unlock_b;
   size_t fg = hdr_size(hF), rest = fg - g;
   UMM_ASSERT(hdr_is_free(hF) && ummi_bin_of(fg) == b && fg > g);
   umm_block_t *S = chunk_at(F, fg);
-  if (rest >= MIN_G && (br = ummi_bin_of(rest)) != b && !ummi_bin_trylock(u, br)) goto unlock_F;
+  if (rest >= MIN_G && (br = ummi_bin_of(rest)) != b && !ummi_bin_trylock_quiet(u, br)) goto unlock_F;
   uint64_t hS;
   if (rest >= MIN_G ? !chunk_trylock(S, &hS) : !chunk_flip_unlocked(S, HDR_PREV_FREE, 0)) {
-    ummi_contended(u);
     if (br != b) ummi_bin_unlock(u, br);
     goto unlock_F;
   }
@@ -387,43 +388,58 @@ unlock_F:
   chunk_unlock(F);
 unlock_b:
   ummi_bin_unlock(u, b);
-  return UMMI_RETRY;
+  return r;
+}
+
+/* ummi_malloc_small's way out when a try-lock failed (everything released):
+ * count it and take the general path. Out of line, so that the paths that
+ * end here make no call of their own and need no stack frame. */
+static UMMI_NOINLINE void *malloc_contended(umm_t *u, size_t g, uint32_t tags) {
+  ummi_contended(u);
+  return ummi_malloc_slow(u, g, tags);
 }
 
 /* ummi_malloc_small's case of an empty exact bin: claim_split, else the
- * general path. */
+ * general path, by tail calls. */
 static UMMI_NOINLINE void *malloc_split(umm_t *u, size_t g, uint32_t tags) {
   void *p;
-  if (claim_split(u, g, tags, &p) == UMMI_OK) {
+  int r = claim_split(u, g, tags, &p);
+  if (ummi_likely(r == UMMI_OK)) {
     UMMI_VG_ALLOC(p, umm_usable_size(p));
     UMM_CHECK_QUIET(u);
     return p;
   }
+  if (r == UMMI_CONTENDED) return malloc_contended(u, g, tags);
   return ummi_malloc_slow(u, g, tags);
 }
 
 /* umm_malloc for g < UMMI_EXACT_BINS when no free is deferred: the common
  * case, an exact bin with a head, is claim_exact inlined; an empty exact bin
- * goes to malloc_split, and a failed try-lock (everything released) to
- * ummi_malloc_slow, both by tail calls, so the common case needs no stack
- * frame. */
+ * goes to malloc_split, a bin that emptied meanwhile to ummi_malloc_slow and
+ * a failed try-lock (everything released) to malloc_contended, all by tail
+ * calls, so the function makes no call and needs no stack frame: it saved
+ * and restored 5 registers on every call while it called ummi_contended
+ * itself (core_scale at 1k live, callgrind: see git log). */
 void *ummi_malloc_small(umm_t *u, size_t g, uint32_t tags) {
   UMM_ASSERT(g >= MIN_G && g < UMMI_EXACT_BINS);
   void *p;
   if (ummi_unlikely(!ummi_bin_nonempty(u, (unsigned)g))) return malloc_split(u, g, tags);
-  if (ummi_likely(claim_exact(u, (unsigned)g, tags, &p) == UMMI_OK)) {
+  int r = claim_exact(u, (unsigned)g, tags, &p);
+  if (ummi_likely(r == UMMI_OK)) {
     UMMI_VG_ALLOC(p, umm_usable_size(p));
     UMM_CHECK_QUIET(u);
     return p;
   }
+  if (r == UMMI_CONTENDED) return malloc_contended(u, g, tags);
   return ummi_malloc_slow(u, g, tags);
 }
 
 int ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out) {
   if (g < UMMI_EXACT_BINS) {
-    if (ummi_bin_nonempty(u, (unsigned)g) ? claim_exact(u, (unsigned)g, tags, out) == UMMI_OK
-                                          : claim_split(u, g, tags, out) == UMMI_OK)
-      return UMMI_OK;
+    int r = ummi_bin_nonempty(u, (unsigned)g) ? claim_exact(u, (unsigned)g, tags, out)
+                                              : claim_split(u, g, tags, out);
+    if (r == UMMI_OK) return r;
+    if (r == UMMI_CONTENDED) ummi_contended(u);
   }
   size_t got;
   return claim_want(u, g, g, 1, tags, nowait, 1, out, &got);    /* n = 1: the carving loop folds away */

@@ -37,13 +37,15 @@ static inline size_t ummi_bin_floor(unsigned b) {
   return ((size_t)((1u << UMMI_SL_LOG2) + sl)) << (fl - UMMI_SL_LOG2);
 }
 
-static inline int ummi_bin_trylock(umm_t *u, unsigned b) {
+/* Take bin b's lock; a failure is not counted (the caller counts it, so that
+ * a fast path that makes no call stays a leaf function: no stack frame). */
+static inline int ummi_bin_trylock_quiet(umm_t *u, unsigned b) {
   uintptr_t v = __atomic_load_n(&u->bins[b], __ATOMIC_RELAXED);
-  if ((v & BIN_LOCK) ||
-      !__atomic_compare_exchange_n(&u->bins[b], &v, v | BIN_LOCK, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-    ummi_contended(u);
-    return 0;
-  }
+  return !(v & BIN_LOCK) &&
+         __atomic_compare_exchange_n(&u->bins[b], &v, v | BIN_LOCK, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+static inline int ummi_bin_trylock(umm_t *u, unsigned b) {
+  if (!ummi_bin_trylock_quiet(u, b)) { ummi_contended(u); return 0; }
   return 1;
 }
 
