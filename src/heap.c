@@ -399,11 +399,9 @@ static UMMI_NOINLINE void *malloc_contended(umm_t *u, size_t g, uint32_t tags) {
   return ummi_malloc_slow(u, g, tags);
 }
 
-/* ummi_malloc_small's case of an empty exact bin: claim_split, else the
- * general path, by tail calls. */
-static UMMI_NOINLINE void *malloc_split(umm_t *u, size_t g, uint32_t tags) {
-  void *p;
-  int r = claim_split(u, g, tags, &p);
+/* The end of malloc_split and ummi_malloc_small: block p on UMMI_OK, else
+ * the general path by a tail call (malloc_contended after a failed try-lock). */
+static inline __attribute__((always_inline)) void *malloc_small_done(umm_t *u, size_t g, uint32_t tags, int r, void *p) {
   if (ummi_likely(r == UMMI_OK)) {
     UMMI_VG_ALLOC(p, umm_usable_size(p));
     UMM_CHECK_QUIET(u);
@@ -411,6 +409,14 @@ static UMMI_NOINLINE void *malloc_split(umm_t *u, size_t g, uint32_t tags) {
   }
   if (r == UMMI_CONTENDED) return malloc_contended(u, g, tags);
   return ummi_malloc_slow(u, g, tags);
+}
+
+/* ummi_malloc_small's case of an empty exact bin: claim_split, else the
+ * general path. */
+static UMMI_NOINLINE void *malloc_split(umm_t *u, size_t g, uint32_t tags) {
+  void *p = NULL;
+  int r = claim_split(u, g, tags, &p);
+  return malloc_small_done(u, g, tags, r, p);
 }
 
 /* umm_malloc for g < UMMI_EXACT_BINS when no free is deferred: the common
@@ -423,16 +429,10 @@ static UMMI_NOINLINE void *malloc_split(umm_t *u, size_t g, uint32_t tags) {
  * 250.7 instructions per malloc + free pair (callgrind). */
 void *ummi_malloc_small(umm_t *u, size_t g, uint32_t tags) {
   UMM_ASSERT(g >= MIN_G && g < UMMI_EXACT_BINS);
-  void *p;
+  void *p = NULL;
   if (ummi_unlikely(!ummi_bin_nonempty(u, (unsigned)g))) return malloc_split(u, g, tags);
   int r = claim_exact(u, (unsigned)g, tags, &p);
-  if (ummi_likely(r == UMMI_OK)) {
-    UMMI_VG_ALLOC(p, umm_usable_size(p));
-    UMM_CHECK_QUIET(u);
-    return p;
-  }
-  if (r == UMMI_CONTENDED) return malloc_contended(u, g, tags);
-  return ummi_malloc_slow(u, g, tags);
+  return malloc_small_done(u, g, tags, r, p);
 }
 
 int ummi_claim1(umm_t *u, size_t g, uint32_t tags, int nowait, void **out) {
