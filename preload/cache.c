@@ -121,6 +121,18 @@ static inline void **list_pop(void **head) {
   return b;
 }
 
+/* Add x to the shared counter *c unless that would take it above cap: 1
+ * when added. The count never goes above cap, even for a moment, so a
+ * reservation that fits is never refused because another one overshot.
+ * Used by the pool (bin_grow_held) and the depot's byte cap (depot_put). */
+static int cap_reserve(size_t *c, size_t x, size_t cap) {
+  size_t v = __atomic_load_n(c, __ATOMIC_RELAXED);
+  do {
+    if (x > cap || v > cap - x) return 0;
+  } while (!__atomic_compare_exchange_n(c, &v, v + x, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED));
+  return 1;
+}
+
 /* ---- flush ------------------------------------------------------------------ */
 /* Give blk[0..n) (chunks of `chunk` bytes, cookies cleared) back to the core,
  * one umm_free_batch per region. */
@@ -214,15 +226,21 @@ static unsigned bin_flush_held(ummp_tls_t *t, unsigned g, unsigned count) {
  *
  * Lock protocol. One try-lock per bin (ummp_depot_t.lock, an exchange)
  * guards that bin's n, mag[] and cnt[] (and, for a small bin, its row of
- * depot_ext); n is also read unlocked as a hint. ummp_g.depot_bytes is
- * changed only under the lock of the slot whose magazines change.
- * It is taken only inside a fork-gate section (so fork never copies it
+ * depot_ext); n is also read unlocked as a hint. ummp_g.depot_bytes counts
+ * the bytes of every parked magazine and, for a moment, of one about to be
+ * parked: a put reserves its magazine's bytes (cap_reserve: never above
+ * UMMP_DEPOT_CAP) before it takes the lock and gives them back if it does
+ * not park; a take subtracts after it dropped the lock. So no atomic on that
+ * shared line runs while a depot lock is held, and because both run inside
+ * the fork-gate section, a fork copies a count that matches the slots.
+ * The lock is taken only inside a fork-gate section (so fork never copies it
  * held), never while another depot lock is held, and never waited for: a
  * failed try-lock takes the core path instead, so nothing can deadlock on
  * it. Nothing that can fail runs while it is held, and nothing that walks:
  * a put cuts its magazine off the bin before it takes the lock (the walk
  * touches every block of it, and aborts the process on a corrupted link),
- * and puts it back on the bin when the lock or room is missing. Signal
+ * puts it back on the bin when the depot has no room, and gives it to the
+ * core when the lock is busy. Signal
  * handlers never reach it: a handler that interrupted a slow path is
  * re-entrant and uses the core's nowait calls (ummp_reentrant). A
  * fork that goes ahead without waiting for every section (fork.c: fork from
@@ -254,6 +272,19 @@ static int depot_trylock(ummp_depot_t *d) {
 }
 static void depot_unlock(ummp_depot_t *d) { __atomic_store_n(&d->lock, 0, __ATOMIC_RELEASE); }
 
+/* Give the magazine b of depot slot i (no longer in the depot) to the
+ * core. Any thread may run it (a put that found the lock busy, decay, malloc_trim): list_pop decodes with
+ * the process key. */
+static void mag_release(ummp_tls_t *t, unsigned i, void *b) {
+  void *blk[UMMP_BATCH_MAX * 2];
+  unsigned k;
+  do {
+    void **x;
+    for (k = 0; k < UMMP_BATCH_MAX * 2 && (x = list_pop(&b)) != NULL; ) blk[k++] = x;
+    release(t, blk, k, depot_chunk(i));
+  } while (k == UMMP_BATCH_MAX * 2);
+}
+
 /* Cut the first k (or fewer) blocks of the non-empty list *head (a small
  * bin with its gate held, or a medium class under the thread's hold) off
  * into a list ending in UMMP_END; its head, count in *n, last block in
@@ -280,12 +311,14 @@ static void list_uncut(ummp_tls_t *t, void **head, void *first, void **last) {
 }
 
 /* Park a magazine of the first k blocks of *head (non-empty; depot slot i)
- * in the depot: how many blocks went (the room they make), 0 when the
- * depot is full or busy. The magazine is cut off the list before the depot
- * lock is taken and put back if it cannot be parked, so the lock is held
- * for a few stores, not for a walk over k blocks: with 64 threads a round
- * on 16 cores (bench churn -t 16), threads exit together and park at once,
- * and a failed try-lock sends the whole magazine to the core instead. */
+ * in the depot: how many blocks left the list (the room they make), 0 when
+ * the depot is full. The magazine is cut off the list before the depot
+ * lock is taken, so the lock is held for a few stores, not for a walk over
+ * k blocks: with 64 threads a round on 16 cores (bench churn -t 16),
+ * threads exit together and park at once. When the lock is busy the cut
+ * magazine goes to the core (it has been walked already; putting it back
+ * would end an exiting thread's parking and flush its whole bin); when the
+ * depot is full it goes back on the list for the caller to flush. */
 static unsigned depot_put(ummp_tls_t *t, unsigned i, void **head, unsigned k, unsigned mags) {
   ummp_depot_t *d = &depot[i];
   if (__atomic_load_n(&d->n, __ATOMIC_RELAXED) >= mags ||
@@ -296,23 +329,25 @@ static unsigned depot_put(ummp_tls_t *t, unsigned i, void **head, unsigned k, un
   void **last;
   void *mag = list_cut(t, head, k, &n, &last);
   size_t mb = (size_t)n * depot_chunk(i);
-  int parked = 0;
-  if (depot_trylock(d)) {
-    size_t v = __atomic_load_n(&ummp_g.depot_bytes, __ATOMIC_RELAXED);
-    while (d->n < mags && v + mb <= UMMP_DEPOT_CAP) {   /* add only what fits: never above the cap */
-      if (__atomic_compare_exchange_n(&ummp_g.depot_bytes, &v, v + mb, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+  int parked = 0, busy = 0;
+  if (cap_reserve(&ummp_g.depot_bytes, mb, UMMP_DEPOT_CAP)) {
+    if (depot_trylock(d)) {
+      if (d->n < mags) {
         *depot_mag(i, d->n) = mag;
         *depot_cnt(i, d->n) = (uint16_t)n;
         __atomic_store_n(&d->n, d->n + 1, __ATOMIC_RELAXED);
         parked = 1;
-        break;
       }
+      depot_unlock(d);
+    } else {
+      busy = 1;
     }
-    depot_unlock(d);
+    if (!parked) __atomic_fetch_sub(&ummp_g.depot_bytes, mb, __ATOMIC_RELAXED);
   }
-  if (!parked) { list_uncut(t, head, mag, last); n = 0; }
+  if (!parked && !busy) { list_uncut(t, head, mag, last); n = 0; }
   ummp_leave(t, a);
-  if (n) t->depot_puts++;                           /* per thread: a shared counter is a contended line */
+  if (parked) t->depot_puts++;                      /* per thread: a shared counter is a contended line */
+  else if (busy) mag_release(t, i, mag);
   return n;
 }
 
@@ -347,11 +382,11 @@ static void *depot_take(ummp_tls_t *t, unsigned i, void **rest, unsigned *n) {
       b = *depot_mag(i, j);
       *n = *depot_cnt(i, j);
       __atomic_store_n(&d->n, j, __ATOMIC_RELAXED);
-      __atomic_fetch_sub(&ummp_g.depot_bytes, (size_t)*n * depot_chunk(i), __ATOMIC_RELAXED);
       if (j < d->low) d->low = j;
     }
     depot_unlock(d);
   }
+  if (*n) __atomic_fetch_sub(&ummp_g.depot_bytes, (size_t)*n * depot_chunk(i), __ATOMIC_RELAXED);
   ummp_leave(t, a);
   if (!b) return NULL;
   t->depot_gets++;
@@ -376,35 +411,22 @@ static void *depot_get_held(ummp_tls_t *t, unsigned c, int32_t *r) {
   return b;
 }
 
-/* Give the magazine b of depot slot i (no longer in the depot) to the
- * core. Any thread may run it (decay, malloc_trim): list_pop decodes with
- * the process key. */
-static void mag_release(ummp_tls_t *t, unsigned i, void *b) {
-  void *blk[UMMP_BATCH_MAX * 2];
-  unsigned k;
-  do {
-    void **x;
-    for (k = 0; k < UMMP_BATCH_MAX * 2 && (x = list_pop(&b)) != NULL; ) blk[k++] = x;
-    release(t, blk, k, depot_chunk(i));
-  } while (k == UMMP_BATCH_MAX * 2);
-}
-
 /* Take the oldest magazines of depot slot i out of the depot into out[]:
  * all of them, or (idle) the `low` oldest, which sat unused since the last
  * decay step; how many. After it, low = n (a new interval starts). */
 static unsigned depot_take_oldest(ummp_tls_t *t, unsigned i, int idle, void **out) {
   ummp_depot_t *d = &depot[i];
   unsigned k = 0, a = ummp_enter(t);
+  size_t blocks = 0;
   if (depot_trylock(d)) {
     k = idle ? d->low : d->n;                        /* low <= n: set to n here, lowered by takes */
-    size_t blocks = 0;
     for (unsigned j = 0; j < k; j++) { out[j] = *depot_mag(i, j); blocks += *depot_cnt(i, j); }
-    __atomic_fetch_sub(&ummp_g.depot_bytes, blocks * depot_chunk(i), __ATOMIC_RELAXED);
     for (unsigned j = k; j < d->n; j++) { *depot_mag(i, j - k) = *depot_mag(i, j); *depot_cnt(i, j - k) = *depot_cnt(i, j); }
     __atomic_store_n(&d->n, d->n - k, __ATOMIC_RELAXED);
     d->low = d->n;
     depot_unlock(d);
   }
+  if (blocks) __atomic_fetch_sub(&ummp_g.depot_bytes, blocks * depot_chunk(i), __ATOMIC_RELAXED);
   ummp_leave(t, a);
   return k;
 }
@@ -507,12 +529,12 @@ void ummp_flush_all(ummp_tls_t *t, int close) {
     int32_t r;
     if (!ummp_gate_hold(&t->gate[g], &r)) continue; /* off, or held by the path a handler interrupted */
     if (close) while (ummp_list_live(t->bin[g]) && depot_put_held(t, g, 1)) {}   /* exit: park what fits */
+    else bin_shrink_held(t, g, ummp_g.limit[g], &r); /* malloc_trim: back to the starting limit, pool share too */
     while (ummp_list_live(t->bin[g])) bin_flush_held(t, g, UMMP_BATCH_MAX * 2);
     if (close) {
       ummp_gate_close(&t->gate[g]);
       continue;
     }
-    bin_shrink_held(t, g, ummp_g.limit[g], &r);     /* malloc_trim: back to the starting limit, pool share too */
     ummp_gate_open(&t->gate[g], t->lim[g]);         /* empty: the room is the limit (any debt is paid) */
   }
   for (unsigned m = 0; m < UMMP_NMED; m++) {
@@ -543,11 +565,10 @@ static void bin_shrink_held(ummp_tls_t *t, unsigned g, unsigned nl, int32_t *r) 
  * limit when the caps allow. When the thread cap, or the pool (the thread's
  * own share back plus what other threads leave), is in the way, the
  * thread's largest other grown bin is halved to make room, but only when
- * that can make enough (never flushing for nothing while other threads hold
- * the pool), at most 4 times. The pool is charged with one atomic add after
- * the test and given back when another thread's charge got there first, so
- * the count never stays above UMMP_CACHE_CAP (growing is rare: a bin
- * doubles at most once per cycle). 1 when room was made. */
+ * that could make enough (not while other threads hold the pool: then no
+ * shrinking would), at most 4 times, after which it gives up (the halved
+ * bins stay halved). The pool is charged with cap_reserve (growing is rare:
+ * a bin doubles at most once per cycle). 1 when room was made. */
 static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
   if ((t->cyc[g] & 0x7f) < 2 || (t->cyc[g] & 0x80)) return 0;   /* not (yet) a bin this thread cycles, or no refill since its last overflow */
   size_t chunk = (size_t)g * UMM_GRANULE;
@@ -580,10 +601,7 @@ static int bin_grow_held(ummp_tls_t *t, unsigned g, int32_t *r) {
     ummp_gate_open(&t->gate[big], rb);
   }
   size_t d = pool_share(t->lim_bytes + need) - pool_share(t->lim_bytes);
-  if (d && __atomic_add_fetch(&ummp_g.lim_total, d, __ATOMIC_RELAXED) > UMMP_CACHE_CAP) {
-    pool_refund(d);                                  /* another thread's charge got there first */
-    return 0;
-  }
+  if (d && !cap_reserve(&ummp_g.lim_total, d, UMMP_CACHE_CAP)) return 0;   /* another thread's charge got there first */
   t->lim[g] = (uint16_t)(cur + add);
   *r += (int32_t)add;
   t->lim_bytes += need;
