@@ -144,8 +144,12 @@ typedef struct umm_stats {
 } umm_stats_t;
 /* Walks the region (waiting walk). */
 UMM_API void     umm_get_stats(umm_t *u, umm_stats_t *out);
-/* Called after every failed lock round of a waiting call (all locks released).
- * Default: a CPU pause instruction. NULL restores the default. */
+/* Called after every failed lock round of a waiting call. Every lock of the
+ * call is released then, except in the two hand-over-hand walks (umm_walk, and
+ * umm_memalign's search of the region for an aligned spot when over-allocating
+ * cannot serve it), which hold the chunk they stand on while they wait for the
+ * next one. So the callback may pause, yield or sleep, and must not allocate
+ * or free in u. Default: a CPU pause instruction. NULL restores the default. */
 UMM_API void     umm_on_contention(umm_t *u, void (*backoff)(umm_t *u, void *arg), void *arg);
 /* Process-wide handler for fatal errors (invalid pointer, double free, broken
  * invariant): msg is a short constant text such as "free(): double free",

@@ -28,11 +28,11 @@ void ummi_free_slow(umm_t *u, void *p) {
  * the run, so no neighbour operation touches it (a release locks only its
  * successor and its free predecessor; a claim only free chunks and their
  * successors); the only other lockers of an in-use chunk are walks and a
- * second free of the same block. A walk counts itself in u->walkers before
- * its first lock (walk.c); one that passed c before we locked it released c
- * to us through a chain of lock hand-offs (release/acquire), so its count is
- * visible here; one that starts later stops or waits at c, locked until the
- * merged chunk is released. A free of an inner block racing with this batch
+ * second free of the same block. A walk (umm_walk, or umm_memalign's
+ * search) counts itself in u->walkers before its first lock (walk.c); one
+ * that passed c before we locked it released c to us through a chain of lock
+ * hand-offs (release/acquire), so its count is visible here; one that starts
+ * later stops or waits at c, locked until the merged chunk is released. A free of an inner block racing with this batch
  * (a double free in two threads at once) is not caught: sequential double
  * frees are (the in-use test below, and every free path's own). */
 static int run_quiet(umm_t *u, umm_block_t *c, size_t k, uint64_t hc) {

@@ -74,15 +74,19 @@
  * flavour then calls the contention callback and starts again from a stable
  * point (its own in-use block, or the bins), recomputing every address; the
  * nowait flavour skips to another candidate and gives up after a bounded
- * number of candidates (UMMI_NOWAIT_BINS x UMMI_SCAN). No thread ever waits
- * while holding a lock, hence no deadlock; a signal handler that interrupted
- * a lock holder only ever sees failed try-locks, hence the nowait calls finish.
+ * number of candidates (UMMI_NOWAIT_BINS x UMMI_SCAN, and nomem_confirm's
+ * one locked list). No thread ever waits while holding a lock, hence no
+ * deadlock; a signal handler that interrupted a lock holder only ever sees
+ * failed try-locks, hence the nowait calls finish.
  *
- * The single exception is the hand-over-hand walk (walk.c): it waits for the
- * lock of the next chunk while holding the current one. That cannot deadlock:
- * walks only wait forwards (higher addresses), and every other lock holder
- * uses try-locks and releases on failure, so the lock it waits for is freed in
- * a bounded number of the holder's steps.
+ * The exceptions are the two hand-over-hand walks, umm_walk (walk.c) and
+ * umm_memalign's search for an aligned spot (claim_by_walk, memalign.c):
+ * each waits for the lock of the next chunk while holding the current one,
+ * and calls the contention callback while it waits (umm.h says so). That
+ * cannot deadlock: walks only wait forwards (higher addresses), and every
+ * other lock holder uses try-locks and releases on failure, so the lock a
+ * walk waits for is freed in a bounded number of the holder's steps. Both
+ * count themselves in u->walkers (umm_free_batch relies on it, free.c).
  *
  * Operations and the locks each takes (all try-locks, all before any write
  * but a footer written into the freed chunk's own payload before a flip):
@@ -259,15 +263,20 @@ static inline __attribute__((always_inline)) int claim_from_bin(umm_t *u, unsign
  * answer is "no memory", hold every bin from b0 up at once: no move among
  * them is then half done (a move to a lower bin holds both; a merge's bin
  * is never below the bins it empties), so what they hold is what the search
- * should have seen. UMMI_NOMEM (nothing fits, within the same UMMI_SCAN
- * chunks of a ranged b0 bin that the search looks at; the linearisation
+ * should have seen. UMMI_NOMEM (no indexed chunk fits; the linearisation
  * point is when the last lock was taken), UMMI_CONTENDED (a try-lock failed;
  * everything released: a nowait caller then says EAGAIN where it might have
  * said ENOMEM) or UMMI_RETRY (something fitting is indexed: search again).
- * At most UMMI_NBINS try-locks and UMMI_SCAN chunks looked at, so a nowait
- * caller stays bounded; the cost (up to ~160 locked instructions, during
- * which other threads' try-locks on those bins fail) is paid only by an
- * allocation that fails. */
+ * In a ranged b0 bin, where only some chunks fit, the whole list is read,
+ * not only the UMMI_SCAN chunks the search looks at, and a fitting chunk
+ * found further down is moved to the head (relinking needs only the bin's
+ * lock), where the search finds it: otherwise umm_malloc said ENOMEM with a
+ * fitting chunk free (a review found it with one 35-granule chunk behind 16
+ * of 32 in one bin). Bounded for a nowait caller: UMMI_NBINS try-locks and
+ * one list that cannot grow while its lock is held. The cost (up to ~160
+ * locked instructions, during which other threads' try-locks on those bins
+ * fail, and that list's length in loads) is paid only by an allocation that
+ * would fail. */
 static UMMI_NOINLINE int nomem_confirm(umm_t *u, unsigned b0, size_t want) {
   unsigned b;
   int r = UMMI_NOMEM;
@@ -275,8 +284,15 @@ static UMMI_NOINLINE int nomem_confirm(umm_t *u, unsigned b0, size_t want) {
     if (!ummi_bin_trylock(u, b)) { r = UMMI_CONTENDED; break; }
     umm_block_t *c = ummi_bin_head_locked(u, b);
     if (b == b0 && b >= UMMI_EXACT_BINS && ummi_bin_floor(b) < want) {   /* only some fit */
-      for (unsigned i = 0; c && i < UMMI_SCAN; c = ummi_meta_get(&c->next), i++)
-        if (hdr_size(hdr_peek(c)) >= want) r = UMMI_RETRY;
+      for (size_t i = 0; c; c = ummi_meta_get(&c->next), i++) {
+        if (hdr_size(hdr_peek(c)) < want) continue;
+        if (i >= UMMI_SCAN) {                       /* beyond the search's window: to the head */
+          ummi_bin_unlink_locked(u, b, c);
+          ummi_bin_link_locked(u, b, c);
+        }
+        r = UMMI_RETRY;
+        break;
+      }
     } else if (c) {
       r = UMMI_RETRY;
     }

@@ -22,7 +22,7 @@ static size_t front_gap(const umm_block_t *c, size_t alignment) {
 /* Walk to a free chunk with an aligned spot for g granules; claim it whole
  * (its bin and successor locked by the walk). Returns it locked and in use
  * (header in *h), or NULL with *busy set when contention hid candidates. */
-static umm_block_t *claim_by_walk(umm_t *u, size_t alignment, size_t g, uint32_t tags, uint64_t *h, int *busy) {
+static umm_block_t *walk_claim_aligned(umm_t *u, size_t alignment, size_t g, uint32_t tags, uint64_t *h, int *busy) {
   umm_block_t *c = u->start;
   uint64_t hc = ummi_lock_wait(u, c), hn;
   while (c != u->end) {
@@ -48,6 +48,13 @@ static umm_block_t *claim_by_walk(umm_t *u, size_t alignment, size_t g, uint32_t
   chunk_unlock(c);
   return NULL;
 }
+/* A walk like umm_walk's, so it is counted like one (u->walkers, free.c). */
+static umm_block_t *claim_by_walk(umm_t *u, size_t alignment, size_t g, uint32_t tags, uint64_t *h, int *busy) {
+  ummi_walkers_enter(u);
+  umm_block_t *c = walk_claim_aligned(u, alignment, g, tags, h, busy);
+  ummi_walkers_leave(u);
+  return c;
+}
 
 void *umm_memalign(umm_t *u, size_t alignment, size_t size, uint32_t tags) {
   if (alignment == 0 || (alignment & (alignment - 1)) || alignment > UMM_MAX_ALIGN) {
@@ -59,6 +66,7 @@ void *umm_memalign(umm_t *u, size_t alignment, size_t size, uint32_t tags) {
   if (!g) { errno = ENOMEM; return NULL; }
   umm_block_t *c = NULL;
   uint64_t h;
+  int err = errno;                                  /* kept when the walk serves what umm_malloc could not */
   if (g <= MAX_G - extra) {
     void *p = umm_malloc(u, chunk_usable(g + extra), tags);
     if (p) { UMMI_VG_FREE(p); c = chunk_of(p); h = ummi_lock_wait(u, c); }   /* announced below, trimmed */
@@ -69,6 +77,7 @@ void *umm_memalign(umm_t *u, size_t alignment, size_t size, uint32_t tags) {
     if (!c && !busy) { errno = ENOMEM; return NULL; }
     if (!c) ummi_backoff(u);
   }
+  errno = err;
   /* c: locked, in use, holds an aligned spot for g granules. */
   size_t front = front_gap(c, alignment);
   if (front) {

@@ -278,4 +278,11 @@ static inline void ummi_maybe_drain(umm_t *u) {
  * waiting; NULL + ENOMEM when nothing fits. */
 void    *ummi_malloc_slow(umm_t *u, size_t g, uint32_t tags);
 
+/* walk.c */
+/* The count of hand-over-hand walks in progress (umm_walk, umm_memalign's
+ * claim_by_walk) goes up before the walk's first lock and down after its
+ * last unlock: umm_free_batch relies on it (run_quiet, free.c). */
+static inline void ummi_walkers_enter(umm_t *u) { __atomic_fetch_add(&u->walkers, 1u, __ATOMIC_SEQ_CST); }
+static inline void ummi_walkers_leave(umm_t *u) { __atomic_fetch_sub(&u->walkers, 1u, __ATOMIC_RELEASE); }
+
 #endif /* UMM_INTERNAL_H */

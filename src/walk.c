@@ -34,12 +34,10 @@ static int walk(umm_t *u, umm_visit_fn visit, void *arg, int nowait) {
   }
 }
 
-/* The count of walks in progress goes up before the walk's first lock and
- * down after its last unlock: umm_free_batch relies on it (free.c). */
 static int walk_counted(umm_t *u, umm_visit_fn visit, void *arg, int nowait) {
-  __atomic_fetch_add(&u->walkers, 1u, __ATOMIC_SEQ_CST);
+  ummi_walkers_enter(u);
   int r = walk(u, visit, arg, nowait);
-  __atomic_fetch_sub(&u->walkers, 1u, __ATOMIC_RELEASE);
+  ummi_walkers_leave(u);
   return r;
 }
 

@@ -15,7 +15,8 @@ TEST_TSAN   := $(TEST_BASE) -DUMM_DEBUG=1 -O1 -fsanitize=thread
 TEST_LIBS   := -pthread
 TSAN_CC     ?= $(CC)
 
-CORE_TESTS := $(TEST_DIR)/test_api $(TEST_DIR)/test_random $(TEST_DIR)/test_stress $(TEST_DIR)/test_signal $(TEST_DIR)/test_merge
+CORE_TESTS := $(TEST_DIR)/test_api $(TEST_DIR)/test_random $(TEST_DIR)/test_stress $(TEST_DIR)/test_signal $(TEST_DIR)/test_merge \
+              $(TEST_DIR)/test_check
 SAN_TESTS  := $(TEST_DIR)/test_api_asan $(TEST_DIR)/test_random_asan $(TEST_DIR)/test_stress_tsan $(TEST_DIR)/test_merge_tsan
 
 TESTS     += $(CORE_TESTS) $(SAN_TESTS)
@@ -30,6 +31,10 @@ $(TEST_DIR):
 	mkdir -p $@
 
 $(TEST_DIR)/test_api: tests/core/test_api.c $(TEST_COMMON) | $(TEST_DIR)
+	$(CC) $(TEST_ST) -o $@ $< $(CORE_SRC) $(TEST_LIBS)
+
+# White-box: plants broken invariants for umm_check to find (umm_internal.h).
+$(TEST_DIR)/test_check: tests/core/test_check.c $(TEST_COMMON) | $(TEST_DIR)
 	$(CC) $(TEST_ST) -o $@ $< $(CORE_SRC) $(TEST_LIBS)
 
 $(TEST_DIR)/test_random: tests/core/test_random.c $(TEST_COMMON) | $(TEST_DIR)
