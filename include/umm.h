@@ -119,13 +119,22 @@ typedef struct umm_chunk {
 } umm_chunk_t;
 /* Return non-zero to stop the walk. */
 typedef int (*umm_visit_fn)(const umm_chunk_t *chunk, void *arg);
+/* What a walk returns when it did not visit every chunk and no visitor
+ * stopped it (visitors that stop a walk should return positive values, to be
+ * told apart from these). */
+#define UMM_WALK_BUSY    (-1)              /* umm_walk_nowait: a chunk was locked */
+#define UMM_WALK_CORRUPT (-2)              /* a header that is not one (an overflow from the block before) */
 /* Visits every chunk in address order, hand-over-hand, with its lock held so
  * its content and tags are stable during the visit. The visitor must not
  * allocate, free or walk in the same region (it would wait on a lock the walk
- * holds). Returns 0 when every chunk was visited, else the visitor's value. */
+ * holds). Returns 0 when every chunk was visited, else the visitor's value,
+ * or UMM_WALK_CORRUPT when the next header is not a header (its size leads
+ * out of the region or its CHECK bits do not match): umm_check then counts
+ * the damage. A corrupted header that still looks valid but has its lock bit
+ * set makes the walk wait for good. */
 UMM_API int      umm_walk(umm_t *u, umm_visit_fn visit, void *arg);
-/* Same, but never waits: gives up (returns -1) at the first busy lock.
- * Returns the visitor's non-zero value if it stopped the walk. */
+/* Same, but never waits: gives up (returns UMM_WALK_BUSY) at the first busy
+ * lock. Returns the visitor's non-zero value if it stopped the walk. */
 UMM_API int      umm_walk_nowait(umm_t *u, umm_visit_fn visit, void *arg);
 /* Number of invariant violations (0 = healthy). Needs a quiet region: no
  * concurrent calls on u while it runs. */

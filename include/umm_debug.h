@@ -35,7 +35,9 @@ extern "C" {
  * handlers. While a tag is pushed, malloc takes the tagging path (slower). */
 extern void     umm_tag_push(uint32_t tag) UMM_DEBUG_WEAK;
 extern void     umm_tag_pop(void) UMM_DEBUG_WEAK;
-/* The tag of a live block (0 for NULL or a pointer umm does not know). */
+/* The tag of a live block (0 for NULL, an interior pointer, a block the core
+ * has back, or a pointer umm does not know). A block freed into a thread cache
+ * is still a chunk in use for the core and keeps its last tag. */
 extern uint32_t umm_tag_of(const void *p) UMM_DEBUG_WEAK;
 
 /* Visit every chunk of every region (umm_walk, address order) and then every

@@ -77,8 +77,12 @@ void ummp_stats_print(int fd) {
   uint64_t all = hits + misses;
   uint64_t permille = all ? hits * 1000 / all : 0;
   LINE(S("umm: stats pid "); U(ummp_os_getpid()));
-  LINE(S("umm:   peak "); BY(ummp_g.peak_bytes); S(", current "); BY(ummp_g.cur_bytes);
-       S(" (held from the core incl. thread caches, plus large mappings)"));
+  if (ummp_g.cfg.stats)
+    LINE(S("umm:   peak "); BY(ummp_g.peak_bytes); S(", current "); BY(ummp_g.cur_bytes);
+         S(" (held from the core incl. thread caches, plus large mappings)"));
+  else                                               /* the counters run only with UMM_STATS (malloc_stats) */
+    LINE(S("umm:   current "); BY(tot.bytes_in_use + __atomic_load_n(&ummp_g.large_bytes, __ATOMIC_RELAXED));
+         S(" (chunks in use incl. thread caches, plus large mappings; the peak is counted with UMM_STATS=1)"));
   LINE(S("umm:   regions "); U(nc); S(" committed of "); U(ummp_g.nregions); S(" ("); BY(ummp_g.region_size);
        S(" each, arena "); BY(ummp_g.arena_size); S(")"));
   LINE(S("umm:   chunks "); U(tot.chunks); S(" (free "); U(tot.free_chunks); S(", deferred "); U(tot.deferred);

@@ -121,7 +121,10 @@ UMMP_EXPORT void umm_tag_pop(void) {
 
 UMMP_EXPORT uint32_t umm_tag_of(const void *p) {
   if (!p || __atomic_load_n(&ummp_g.state, __ATOMIC_ACQUIRE) != UMMP_S_READY) return 0;
-  if (ummp_in_arena(p)) return hdr_tags(hdr_peek(chunk_of(p)));
+  if (ummp_in_arena(p)) {                            /* a chunk's own header only: not an interior or freed pointer's word */
+    if (umm_ptr_state(ummp_regions[ummp_region_index(p)].u, p) != UMM_PTR_LIVE) return 0;
+    return hdr_tags(hdr_peek(chunk_of(p)));
+  }
   if (ummp_large_owns(p)) return ummp_large_tag(p);
   return 0;
 }

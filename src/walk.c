@@ -2,14 +2,29 @@
  * The walk holds the current chunk's lock while it takes the next one (see
  * the protocol in heap.c for why that single wait cannot deadlock), so a
  * visited chunk's size, state and tags are stable during the visit.
- * Sentinels and separators (1-granule in-use chunks) are not visited. */
+ * Sentinels and separators (1-granule in-use chunks) are not visited.
+ *
+ * A walk is often how a program looks at a heap it suspects (the preload's
+ * dumps and leak reports), so it checks each header it steps to before it
+ * waits on it: one past the region's end, with a CHECK that does not match
+ * its address and size (a size overwritten by an overflow from the block
+ * before, in 127 of 128 cases), or of size 0 short of the end (the walk would
+ * then wait on the lock it holds) ends the walk with UMM_WALK_CORRUPT instead
+ * of a wait that never ends or a read outside the region. The test is
+ * repeated while it waits, since only a header's lock holder changes it. */
 #include "umm_internal.h"
+
+static int header_bad(umm_t *u, umm_block_t *n) {
+  if ((char *)n > (char *)u->end) return 1;
+  uint64_t h = hdr_peek(n);
+  return !hdr_check_ok(n, h) || (hdr_size(h) == 0 && n != u->end);
+}
 
 static int walk(umm_t *u, umm_visit_fn visit, void *arg, int nowait) {
   umm_block_t *c = u->start;
   uint64_t h;
   if (nowait) {
-    if (!chunk_trylock(c, &h)) { ummi_contended(u); return -1; }
+    if (!chunk_trylock(c, &h)) { ummi_contended(u); return UMM_WALK_BUSY; }
   } else {
     h = ummi_lock_wait(u, c);
   }
@@ -23,9 +38,11 @@ static int walk(umm_t *u, umm_visit_fn visit, void *arg, int nowait) {
     }
     umm_block_t *n = chunk_at(c, hdr_size(h));
     uint64_t hn;
-    while (!chunk_trylock(n, &hn)) {
+    for (;;) {
+      if (ummi_unlikely(header_bad(u, n))) { chunk_unlock(c); return UMM_WALK_CORRUPT; }
+      if (chunk_trylock(n, &hn)) break;
       ummi_contended(u);
-      if (nowait) { chunk_unlock(c); return -1; }
+      if (nowait) { chunk_unlock(c); return UMM_WALK_BUSY; }
       ummi_backoff(u);
     }
     chunk_unlock(c);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <malloc.h>
+#include <unistd.h>
 #include "../../include/umm_debug.h"
 
 static void expect(const char *fmt, const void *p) {
@@ -159,6 +160,28 @@ static void dbg_fill(void) {
   exit(ok ? 0 : 4);
 }
 
+/* A dump of a heap whose header an overflow damaged: the walk stops at the
+ * damaged header (it waited for ever, or read past the region) and the dump
+ * says INCOMPLETE; an interior pointer has no tag. Exit 0 when both hold. */
+static void dump_damaged(void) {
+  unsigned char *p = malloc(24), *q = malloc(24);
+  if (!p || !q) exit(2);
+  uint32_t interior = umm_tag_of(q + 16);
+  volatile unsigned char *hq = p + 24;             /* q's header (volatile: the two flips must happen) */
+  *hq ^= 0x10;                                      /* q's size, one bit above the header's low 4 */
+  char path[] = "/tmp/umm-corrupt-dump-XXXXXX";
+  int fd = mkstemp(path);
+  if (fd < 0) exit(2);
+  unlink(path);
+  umm_dump(fd, "text");
+  *hq ^= 0x10;                                      /* mended: exit's own checks stay quiet */
+  char buf[4096];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  buf[n > 0 ? n : 0] = 0;
+  if (!strstr(buf, "INCOMPLETE") || interior != 0) { printf("interior tag %u, dump:\n%s", interior, buf); exit(3); }
+  exit(0);
+}
+
 static const struct { const char *name; void (*fn)(void); } cases[] = {
   {"double_small", double_small}, {"double_medium", double_medium}, {"double_large", double_large},
   {"invalid_stack", invalid_stack}, {"invalid_interior", invalid_interior}, {"realloc_double", realloc_double},
@@ -168,6 +191,7 @@ static const struct { const char *name; void (*fn)(void); } cases[] = {
   {"dbg_overflow", dbg_overflow}, {"dbg_overflow_one", dbg_overflow_one},
   {"dbg_overflow_realloc", dbg_overflow_realloc}, {"dbg_uaf", dbg_uaf}, {"dbg_double", dbg_double},
   {"dbg_check", dbg_check}, {"dbg_fill", dbg_fill},
+  {"dump_damaged", dump_damaged},
 };
 
 int main(int argc, char **argv) {

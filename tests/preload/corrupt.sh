@@ -43,6 +43,7 @@ dbg_uaf               UMM_DEBUG=1  134
 dbg_double            UMM_DEBUG=1  134
 dbg_check             UMM_DEBUG=1  5
 dbg_fill              UMM_DEBUG=1  0
+dump_damaged          UMM_DEBUG=0  0
 EOF
 # every case the program knows is listed above
 for c in $("$BIN"); do
