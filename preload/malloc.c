@@ -257,8 +257,13 @@ UMMP_EXPORT void free_aligned_sized(void *p, size_t align, size_t n) { (void)ali
  * so that the site (UMM_TAG=site) is the caller of new, not libstdc++'s
  * operator new. Only when malloc fails does the next definition (libstdc++,
  * found with dlsym RTLD_NEXT) run, with its new_handler loop and bad_alloc.
- * operator delete stays libstdc++'s (it calls free). A program that defines
- * its own operator new still wins (the executable comes first). */
+ * operator delete and delete[] (plain, sized and nothrow: the ones that free
+ * what those four return) are exported too and call free: a shared library
+ * that brings its own new/delete pair would otherwise get umm's blocks in its
+ * delete (a review found one aborting, and a program linked with
+ * libtcmalloc_minimal crashing). The aligned forms stay libstdc++'s on both
+ * sides (it calls aligned_alloc and free). A program that defines its own
+ * operator new still wins (the executable comes first). */
 #if __SIZEOF_SIZE_T__ == 8
 static UMMP_NOINLINE void *cxx_next(const char *sym, size_t n, const void *nothrow) {
   void *f = dlsym(RTLD_NEXT, sym);
@@ -285,6 +290,12 @@ UMMP_EXPORT void *_ZnamRKSt9nothrow_t(size_t n, const void *nt) {
   void *p = malloc_ra(n, UMMP_RA());
   return ummp_likely(p != NULL) ? p : cxx_next("_ZnamRKSt9nothrow_t", n, nt);
 }
+UMMP_EXPORT void _ZdlPv(void *p) { free(p); }
+UMMP_EXPORT void _ZdaPv(void *p) { free(p); }
+UMMP_EXPORT void _ZdlPvm(void *p, size_t n) { (void)n; free(p); }
+UMMP_EXPORT void _ZdaPvm(void *p, size_t n) { (void)n; free(p); }
+UMMP_EXPORT void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; free(p); }
+UMMP_EXPORT void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { (void)nt; free(p); }
 #endif
 
 /* glibc's internal names, used by a few programs and libraries. */

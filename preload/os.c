@@ -277,12 +277,27 @@ size_t ummp_os_pagesize(void) {
   return p ? (size_t)p : 4096;
 }
 
+static uint64_t mix64(uint64_t z) {                 /* splitmix64's finaliser */
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+/* The per-process secret: fresh bytes from getrandom(2). Never a raw copy of
+ * AT_RANDOM's bytes: glibc takes its stack guard and its pointer guard (the
+ * PTR_MANGLE key of setjmp buffers and atexit handlers) from them, and the
+ * secret is written into every block parked in a thread cache, so a
+ * use-after-free read would give the key away (a review showed that
+ * secret ^ pointer guard was the same in every run). Without getrandom
+ * (seccomp, old kernel): AT_RANDOM's 16 bytes hashed together with
+ * addresses, which do not reveal either key. */
 uint64_t ummp_os_random(void) {
   uint64_t r = 0;
-  const unsigned char *a = (const unsigned char *)getauxval(AT_RANDOM);
-  if (a) __builtin_memcpy(&r, a + 8, sizeof r);  /* glibc uses the first 8 bytes for the stack guard */
-  r ^= (uint64_t)(uintptr_t)&r * 0x9e3779b97f4a7c15ull;
-  r ^= (uint64_t)(uintptr_t)&ummp_os_random << 17;
+  if (syscall(SYS_getrandom, &r, sizeof r, 1 /* GRND_NONBLOCK */) != (long)sizeof r) {
+    uint64_t lo = 0, hi = 0;
+    const unsigned char *a = (const unsigned char *)getauxval(AT_RANDOM);
+    if (a) { __builtin_memcpy(&lo, a, sizeof lo); __builtin_memcpy(&hi, a + 8, sizeof hi); }
+    r = mix64(mix64(lo ^ (uint64_t)(uintptr_t)&r) + hi) ^ mix64((uint64_t)(uintptr_t)&ummp_os_random);
+  }
   return r | 1u;                                   /* never 0: a fresh block's word 1 */
 }
 
