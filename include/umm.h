@@ -21,10 +21,21 @@
 extern "C" {
 #endif
 
-#if defined(__GNUC__) && !defined(UMM_STATIC_BUILD)
+/* UMM_API marks the public functions; UMM_API_PTR those that need only a
+ * block's pointer. The preload (libumm_preload.so) builds the core with
+ * UMM_CORE_HIDDEN: a program under it has no umm_t of its own, and names such
+ * as umm_init or umm_malloc would otherwise interpose on another library's
+ * (the embedded allocator umm_malloc uses them), so it exports only
+ * umm_usable_size and umm_tags from this header. */
+#if defined(__GNUC__) && !defined(UMM_STATIC_BUILD) && !defined(UMM_CORE_HIDDEN)
 #define UMM_API __attribute__((visibility("default")))
 #else
 #define UMM_API
+#endif
+#if defined(__GNUC__) && !defined(UMM_STATIC_BUILD)
+#define UMM_API_PTR __attribute__((visibility("default")))
+#else
+#define UMM_API_PTR
 #endif
 
 #define UMM_ALIGNMENT  16u                 /* every returned pointer */
@@ -82,8 +93,8 @@ UMM_API size_t   umm_malloc_batch(umm_t *u, size_t size, uint32_t tags, void **o
 UMM_API void     umm_free_batch(umm_t *u, void **ptrs, size_t n);
 
 /* ---- block information (no lock; p must be a live block) ------------------ */
-UMM_API size_t   umm_usable_size(const void *p);     /* >= the request; 0 for NULL */
-UMM_API uint32_t umm_tags(const void *p);
+UMM_API_PTR size_t   umm_usable_size(const void *p); /* >= the request; 0 for NULL */
+UMM_API_PTR uint32_t umm_tags(const void *p);
 /* Replace a live block's tags (validated; waits while its lock is held). */
 UMM_API void     umm_set_tags(umm_t *u, void *p, uint32_t tags);
 /* The same without validation, for allocator layers re-tagging a block they

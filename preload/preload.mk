@@ -4,14 +4,16 @@
 # The core sources are compiled again into the .so with the preload's flags:
 # -fno-builtin-* keeps the compiler from turning malloc+memset into a calloc
 # call (which would recurse), initial-exec TLS keeps __tls_get_addr (which
-# may call malloc) out, hidden visibility exports only the malloc family
-# (marked UMMP_EXPORT) and the umm_ API (UMM_API).
+# may call malloc) out, hidden visibility exports only the malloc family and
+# the debug API (marked UMMP_EXPORT) and the core's pointer queries
+# (UMM_API_PTR: umm_usable_size, umm_tags); UMM_CORE_HIDDEN keeps the
+# functions that take a umm_t inside (include/umm.h says why).
 
 PRELOAD_SRC    := $(sort $(wildcard preload/*.c))
 PRELOAD_HDR    := $(wildcard preload/*.h)
 PRELOAD_CFLAGS := -std=gnu11 -fPIC -O2 -g -fvisibility=hidden -fno-semantic-interposition \
                   -fno-builtin-malloc -fno-builtin-free -fno-builtin-calloc -fno-builtin-realloc \
-                  -ftls-model=initial-exec -fno-stack-protector $(WARN) -Iinclude -Isrc -Ipreload
+                  -ftls-model=initial-exec -fno-stack-protector -DUMM_CORE_HIDDEN $(WARN) -Iinclude -Isrc -Ipreload
 PRELOAD_OBJ    := $(PRELOAD_SRC:preload/%.c=$(B)/preload/%.o) $(CORE_SRC:src/%.c=$(B)/preload/core-%.o)
 PRELOAD_SO     := $(B)/libumm_preload.so
 
