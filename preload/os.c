@@ -187,6 +187,18 @@ void *ummp_os_remap(void *p, size_t old_len, size_t new_len) {
   return q == MAP_FAILED ? NULL : q;
 }
 
+size_t ummp_os_resident(void *p, size_t len) {
+  unsigned char vec[4096];
+  size_t page = ummp_os_pagesize(), res = 0;
+  for (size_t off = 0; off < len;) {
+    size_t n = len - off < sizeof vec * page ? len - off : sizeof vec * page;
+    if (syscall(SYS_mincore, (char *)p + off, n, vec) != 0) return len;   /* unknown: all of it */
+    for (size_t i = 0; i < (n + page - 1) / page; i++) res += (vec[i] & 1) * page;
+    off += n;
+  }
+  return res;
+}
+
 int ummp_os_purge(void *p, size_t len) {
   if (fault(UMMP_OS_MADVISE)) return -1;
   return (int)syscall(SYS_madvise, p, len, MADV_DONTNEED);
