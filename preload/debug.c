@@ -196,6 +196,17 @@ static void run_end(region_sum_t *r) {
   r->run_end = 0;
 }
 
+/* The size a report shows for a live block: what the program asked for
+ * under UMM_DEBUG=1 (the guard's trailer has it; the chunk also holds the
+ * canary and the trailer), else the usable size. */
+static size_t shown_size(const void *p, size_t usable) {
+  if (ummp_unlikely(ummp_g.cfg.guard)) {
+    size_t n = ummp_guard_usable(p);
+    if (n && n <= usable) return n;
+  }
+  return usable;
+}
+
 static int dump_visit(const umm_chunk_t *c, void *arg) {
   dump_t *d = arg;
   region_sum_t *r = d->cur;
@@ -229,7 +240,7 @@ static int dump_visit(const umm_chunk_t *c, void *arg) {
     d->cached_bytes += c->size;
   } else {
     r->in_use += c->size;
-    add_live(d, c->ptr, c->size, c->tags);
+    add_live(d, c->ptr, shown_size(c->ptr, c->size), c->tags);
   }
   return 0;
 }
@@ -243,7 +254,7 @@ static int dump_large(void *ptr, size_t size, void *arg) {
   }
   d->large_blocks++;
   d->large_bytes += size;
-  add_live(d, ptr, size, ummp_large_tag(ptr));
+  add_live(d, ptr, shown_size(ptr, size), ummp_large_tag(ptr));
   return 0;
 }
 
@@ -1090,8 +1101,9 @@ void ummp_leak_report(int fd, int json) {
     uint64_t reach_blocks = 0, reach_bytes = 0;
     for (size_t i = 0; i < l.nb + l.nlg; i++) {
       lblk_t *e = i < l.nb ? &l.b[i] : &l.lg[i - l.nb];
-      if (e->mark) { reach_blocks++; reach_bytes += e->size; }
-      else add_live(&d, (void *)e->ptr, e->size, e->tag);
+      size_t n = shown_size((void *)e->ptr, e->size);
+      if (e->mark) { reach_blocks++; reach_bytes += n; }
+      else add_live(&d, (void *)e->ptr, n, e->tag);
     }
     sort_groups(&d);
     uint64_t ms = ummp_os_now_ms() - t0;

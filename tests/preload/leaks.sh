@@ -38,18 +38,20 @@ grep -q '^umm: leak report (exit)' "$TMPD/err" && grep -q 'leaks!leak_cycle+0x' 
 # UMM_DEBUG=1: blocks the program freed wait in the quarantine (in use for
 # the core) and must not be reported as leaked (they were, all 30 of
 # free_some's: 2 MiB ones too, large under UMM_LARGE=1M). The guard pads every
-# block, so only the block counts per site are compared.
+# block; the report shows what the program asked for (malloc_usable_size's
+# answer under UMM_DEBUG=1), so blocks and bytes per site are compared.
 timeout 60 env LD_PRELOAD=$SO UMM_DEBUG=1 UMM_LARGE=1M UMM_TAG=site UMM_LEAKS="$TMPD/dleaks.json" UMM_DUMP_FORMAT=json \
   "$TMPD/leaks" >"$TMPD/expect" 2>"$TMPD/err" || { echo "FAIL: UMM_DEBUG=1 run"; tail "$TMPD/err"; exit 1; }
 python3 - "$TMPD/dleaks.json" "$TMPD/expect" <<'PY' || exit 1
 import json, sys
 rep = json.load(open(sys.argv[1]))
-want = {l.split()[0]: int(l.split()[1]) for l in open(sys.argv[2])}
+want = {l.split()[0]: (int(l.split()[1]), int(l.split()[2])) for l in open(sys.argv[2])}
 got = {}
 for g in rep["leaks"]:
     f = g.get("function")
     if g["name"].startswith("leaks!") and f:
-        got[f] = got.get(f, 0) + g["blocks"]
+        n, b = got.get(f, (0, 0))
+        got[f] = (n + g["blocks"], b + g["bytes"])
 print("  UMM_DEBUG=1: want %s got %s" % (sorted(want.items()), sorted(got.items())))
 if got != want:
     print("FAIL: UMM_DEBUG=1 leak report differs (quarantined blocks reported?)"); sys.exit(1)
