@@ -13,11 +13,16 @@
  *   UMM_TAG         none | thread (default) | site: what a block's tag records (tag.c)
  *   UMM_DEBUG       1: canaries after every block, fill of new and freed memory, a
  *                   quarantine of freed blocks, all checked (guard.c); 0 (default) off
- *   UMM_DUMP        stderr | PATH: dump the heap at exit (debug.c)
+ *   UMM_DUMP        1 | stderr | PATH: dump the heap at exit (debug.c); 0 off
  *   UMM_DUMP_FORMAT text (default) | json
- *   UMM_DUMP_SIGNAL a signal name (USR2, SIGUSR2) or number: dump when it arrives
+ *   UMM_DUMP_SIGNAL USR1, USR2, WINCH, URG, PWR (with or without SIG, any case)
+ *                   or a real-time signal's number: dump when it arrives. Not
+ *                   a signal that stops programs (INT, TERM, HUP, ...): its
+ *                   handler would keep the program alive.
  *   UMM_CHECK       1: run the core checker over every region at exit
- *   UMM_LEAKS       1 | stderr | PATH: leak report at exit (debug.c; format UMM_DUMP_FORMAT)
+ *   UMM_LEAKS       1 | stderr | PATH: leak report at exit (debug.c; format UMM_DUMP_FORMAT); 0 off
+ * A value umm does not understand is ignored with a one-line message on
+ * stderr ("umm: UMM_TAG=sites: not understood, ignored (none | thread | site)").
  *   UMM_FAULT       make OS calls fail, for tests (os.c; include/umm_fault.h):
  *                   "mmap:after=N,every=K,count=C;munmap" ... (active from
  *                   start-up: the arena's own reservation is subject to it)
@@ -62,21 +67,53 @@ static int str_is(const char *a, const char *b) {
   while (*a && *a == *b) { a++; b++; }
   return *a == *b;
 }
+static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c; }
+static int str_is_nocase(const char *a, const char *b) {
+  while (*a && lower(*a) == lower(*b)) { a++; b++; }
+  return lower(*a) == lower(*b);
+}
 
+/* "umm: NAME=VALUE: not understood, ignored (HINT)" on stderr (at start-up,
+ * before any dup of it; write(2), no stdio). */
+static void complain(const char *e, const char *hint) {
+  char b[256];
+  size_t n = ummp_fmt_str(b, sizeof b - 1, 0, "umm: ");
+  size_t k = 0;
+  while (e[k] && k < 120) k++;
+  for (size_t i = 0; i < k && n < sizeof b - 1; i++) b[n++] = e[i];
+  n = ummp_fmt_str(b, sizeof b - 1, n, ": not understood, ignored (");
+  n = ummp_fmt_str(b, sizeof b - 1, n, hint);
+  n = ummp_fmt_str(b, sizeof b - 1, n, ")\n");
+  ummp_os_write(2, b, n);
+}
+
+/* The signals a dump may be asked with: none whose default action users
+ * rely on to stop or control a program (a handler that only sets a flag
+ * would keep it running), nor the ones the C library uses (32, 33). */
 int ummp_signal_number(const char *v) {
   static const struct { const char *name; int num; } sigs[] = {
-    {"HUP", 1}, {"INT", 2}, {"QUIT", 3}, {"USR1", 10}, {"USR2", 12}, {"PIPE", 13}, {"ALRM", 14},
-    {"TERM", 15}, {"CHLD", 17}, {"CONT", 18}, {"TSTP", 20}, {"TTIN", 21}, {"TTOU", 22}, {"URG", 23},
-    {"XCPU", 24}, {"XFSZ", 25}, {"VTALRM", 26}, {"PROF", 27}, {"WINCH", 28}, {"IO", 29}, {"PWR", 30},
+    {"USR1", 10}, {"USR2", 12}, {"URG", 23}, {"WINCH", 28}, {"PWR", 30},
   };
-  if (v[0] == 'S' && v[1] == 'I' && v[2] == 'G') v += 3;
+  if (lower(v[0]) == 's' && lower(v[1]) == 'i' && lower(v[2]) == 'g') v += 3;
   if (v[0] >= '0' && v[0] <= '9') {
     size_t n = ummp_parse_size(v);
-    return n > 0 && n < 65 ? (int)n : 0;
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+      if (n == (size_t)sigs[i].num) return (int)n;
+    return n >= 34 && n < 65 ? (int)n : 0;           /* SIGRTMIN..SIGRTMAX as glibc numbers them */
   }
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
-    if (str_is(v, sigs[i].name)) return sigs[i].num;
+    if (str_is_nocase(v, sigs[i].name)) return sigs[i].num;
   return 0;
+}
+
+/* UMM_DUMP / UMM_LEAKS: 0 off; 1, 2 or stderr to stderr; else a path. */
+static int out_spec(const char *v, char *path, size_t cap) {
+  size_t k = 0;
+  int on = v[0] != 0 && !str_is(v, "0");
+  if (on && !str_is(v, "1") && !str_is(v, "2") && !str_is(v, "stderr"))
+    for (; v[k] && k < cap - 1; k++) path[k] = v[k];
+  path[k] = 0;
+  return on;
 }
 
 static void apply(ummp_config_t *cfg, const char *e) {
@@ -95,28 +132,24 @@ static void apply(ummp_config_t *cfg, const char *e) {
   } else if (name_is(e, "UMM_CACHE", &v)) {
     cfg->cache = !(v[0] == '0' && v[1] == 0);
   } else if (name_is(e, "UMM_TAG", &v)) {
-    if (str_is(v, "none") || str_is(v, "0")) cfg->tag_mode = UMMP_TAG_NONE;
-    else if (str_is(v, "site")) cfg->tag_mode = UMMP_TAG_SITE;
-    else cfg->tag_mode = UMMP_TAG_THREAD;
+    if (str_is_nocase(v, "none") || str_is(v, "0")) cfg->tag_mode = UMMP_TAG_NONE;
+    else if (str_is_nocase(v, "site")) cfg->tag_mode = UMMP_TAG_SITE;
+    else if (str_is_nocase(v, "thread")) cfg->tag_mode = UMMP_TAG_THREAD;
+    else { complain(e, "none | thread | site"); return; }
     cfg->tag_set = 1;
   } else if (name_is(e, "UMM_DEBUG", &v)) {
     cfg->guard = v[0] != 0 && !str_is(v, "0");
   } else if (name_is(e, "UMM_DUMP", &v)) {
-    cfg->dump = v[0] != 0;
-    size_t k = 0;
-    if (!str_is(v, "stderr") && !str_is(v, "2"))
-      for (; v[k] && k < sizeof cfg->dump_path - 1; k++) cfg->dump_path[k] = v[k];
-    cfg->dump_path[k] = 0;
+    cfg->dump = out_spec(v, cfg->dump_path, sizeof cfg->dump_path);
   } else if (name_is(e, "UMM_DUMP_FORMAT", &v)) {
-    cfg->dump_json = str_is(v, "json");
+    if (str_is_nocase(v, "json")) cfg->dump_json = 1;
+    else if (str_is_nocase(v, "text")) cfg->dump_json = 0;
+    else complain(e, "text | json");
   } else if (name_is(e, "UMM_DUMP_SIGNAL", &v)) {
     cfg->dump_signal = ummp_signal_number(v);
+    if (!cfg->dump_signal && v[0]) complain(e, "USR1, USR2, WINCH, URG, PWR or a real-time signal's number 34-64");
   } else if (name_is(e, "UMM_LEAKS", &v)) {
-    cfg->leaks = v[0] != 0 && !str_is(v, "0");
-    size_t k = 0;
-    if (!str_is(v, "1") && !str_is(v, "stderr"))
-      for (; v[k] && k < sizeof cfg->leaks_path - 1; k++) cfg->leaks_path[k] = v[k];
-    cfg->leaks_path[k] = 0;
+    cfg->leaks = out_spec(v, cfg->leaks_path, sizeof cfg->leaks_path);
   } else if (name_is(e, "UMM_FAULT", &v)) {
     ummp_fault_set(v);                               /* a bad spec is ignored */
   } else if (name_is(e, "UMM_CHECK", &v)) {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# UMM_* values: one that umm does not understand is ignored with one line on
+# stderr; UMM_DUMP/UMM_LEAKS 0 turn the report off (no file named "0"), 1 sends
+# it to stderr; UMM_DUMP_SIGNAL refuses signals that stop programs.
+set -u
+. tests/preload/lib.bash
+fail=0
+run() { (cd "$TMPD" && env "$@" LD_PRELOAD=$SO ls / >/dev/null 2>"$TMPD/err"); }
+expect_line() {   # VAR=VALUE HINT
+  run "$1"
+  local want="umm: $1: not understood, ignored ($2)"
+  if [ "$(cat "$TMPD/err")" != "$want" ]; then
+    echo "FAIL: $1: stderr was: $(head -c 300 "$TMPD/err")"; fail=1
+  else
+    echo "ok: $1 -> one line"
+  fi
+}
+expect_line UMM_TAG=sites "none | thread | site"
+expect_line UMM_DUMP_FORMAT=xml "text | json"
+expect_line UMM_DUMP_SIGNAL=TERM "USR1, USR2, WINCH, URG, PWR or a real-time signal's number 34-64"
+expect_line UMM_DUMP_SIGNAL=INT "USR1, USR2, WINCH, URG, PWR or a real-time signal's number 34-64"
+for v in UMM_TAG=SITE UMM_DUMP_FORMAT=JSON UMM_DUMP_SIGNAL=usr2 UMM_DUMP_SIGNAL=SIGUSR1 UMM_DUMP_SIGNAL=40; do
+  run "$v"
+  if [ -s "$TMPD/err" ]; then echo "FAIL: $v: $(head -c 300 "$TMPD/err")"; fail=1; else echo "ok: $v accepted"; fi
+done
+run UMM_DUMP=0 UMM_LEAKS=0
+if [ -e "$TMPD/0" ] || [ -s "$TMPD/err" ]; then echo "FAIL: UMM_DUMP=0 / UMM_LEAKS=0 wrote something"; fail=1; else echo "ok: 0 is off"; fi
+for v in UMM_DUMP=1 UMM_LEAKS=1; do
+  run "$v"
+  if [ -e "$TMPD/1" ] || ! grep -q '^umm: \(heap dump\|leak report\) (exit)' "$TMPD/err"; then
+    echo "FAIL: $v: no report on stderr"; fail=1
+  else
+    echo "ok: $v -> stderr"
+  fi
+done
+exit $fail
