@@ -135,6 +135,20 @@ static void reallocs(void) {
     r = s;
   }
   free(r);
+  /* a large block shrunk to 1 MiB or more keeps its address (mremap, as
+   * glibc), its first bytes and its last kept ones; below that it moves */
+  unsigned char *big = malloc((size_t)40 << 20);
+  CHECK(big != NULL);
+  if (big) {
+    size_t keep = (size_t)13 << 20;
+    big[0] = 0x11; big[keep - 1] = 0x22; big[((size_t)40 << 20) - 1] = 0x33;
+    unsigned char *cut = realloc(big, keep);
+    CHECK(cut == big && malloc_usable_size(cut) >= keep && cut[0] == 0x11 && cut[keep - 1] == 0x22);
+    if (cut) big = cut;
+    unsigned char *small = realloc(big, 1000);
+    CHECK(small != NULL && small[0] == 0x11 && malloc_usable_size(small) >= 1000);
+    free(small ? small : big);
+  }
   /* realloc(p, 0) frees and returns NULL (glibc) */
   p = malloc(100);
   CHECK(realloc(p, 0) == NULL);
