@@ -410,6 +410,15 @@ static void name_tag(const dump_t *d, uint32_t tag, tag_name_t *n) {
   struct link_map *lm = NULL;
   if (!dladdr1((void *)n->ra, &info, (void **)&lm, RTLD_DL_LINKMAP)) return;
   n->module = info.dli_fname && info.dli_fname[0] ? info.dli_fname : "main";
+  if (lm && (!lm->l_name || !lm->l_name[0])) {      /* the executable: dladdr names it as argv[0] said */
+    static char exe[4096];
+    static int exe_read;
+    if (!__atomic_load_n(&exe_read, __ATOMIC_ACQUIRE)) {
+      ummp_os_self_exe(exe, sizeof exe);
+      __atomic_store_n(&exe_read, 1, __ATOMIC_RELEASE);
+    }
+    if (exe[0]) n->module = exe;                     /* a path addr2line -e can open from anywhere */
+  }
   n->base = n->module;
   for (const char *s = n->module; *s; s++) if (*s == '/') n->base = s + 1;
   n->mod_off = (uint64_t)(n->ra - (lm ? (uintptr_t)lm->l_addr : (uintptr_t)info.dli_fbase));

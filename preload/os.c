@@ -187,6 +187,13 @@ void *ummp_os_remap(void *p, size_t old_len, size_t new_len) {
   return q == MAP_FAILED ? NULL : q;
 }
 
+size_t ummp_os_self_exe(char *buf, size_t cap) {
+  long r = syscall(SYS_readlink, "/proc/self/exe", buf, cap - 1);
+  if (r <= 0) { buf[0] = 0; return 0; }
+  buf[r] = 0;
+  return (size_t)r;
+}
+
 size_t ummp_os_resident(void *p, size_t len) {
   unsigned char vec[4096];
   size_t page = ummp_os_pagesize(), res = 0;

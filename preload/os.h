@@ -29,6 +29,9 @@ int    ummp_os_unmap(void *p, size_t len);
 /* mremap with MREMAP_MAYMOVE. NULL on failure (the old mapping is intact). */
 void  *ummp_os_remap(void *p, size_t old_len, size_t new_len);
 /* madvise(MADV_DONTNEED): the pages read back as zero and leave the RSS. */
+/* The running program's path (readlink /proc/self/exe) in buf, NUL-terminated;
+ * its length, 0 (buf "") when unknown. */
+size_t ummp_os_self_exe(char *buf, size_t cap);
 /* Bytes of [p, p + len) (page-aligned) resident now (mincore); len if unknown. */
 size_t ummp_os_resident(void *p, size_t len);
 int    ummp_os_purge(void *p, size_t len);

@@ -9,7 +9,8 @@ set -u
 . tests/preload/lib.bash
 cc=${CC:-cc}
 $cc -O1 -g -pthread -rdynamic -fno-builtin tests/preload/leaks.c -o "$TMPD/leaks" || { echo "FAIL: build"; exit 1; }
-timeout 60 env LD_PRELOAD=$SO UMM_TAG=site UMM_LEAKS="$TMPD/leaks.json" UMM_DUMP_FORMAT=json "$TMPD/leaks" \
+# (run as ./leaks: argv[0] is not a path from anywhere else)
+(cd "$TMPD" && timeout 60 env LD_PRELOAD=$SO UMM_TAG=site UMM_LEAKS="$TMPD/leaks.json" UMM_DUMP_FORMAT=json ./leaks) \
   >"$TMPD/expect" 2>"$TMPD/err" || { echo "FAIL: run"; tail "$TMPD/err"; exit 1; }
 python3 - "$TMPD/leaks.json" "$TMPD/expect" <<'PY' || exit 1
 import json, sys
@@ -31,6 +32,16 @@ print("  leaked %d blocks %d bytes, reachable %d blocks; %d words scanned in %d 
     rep["leaked_blocks"], rep["leaked_bytes"], rep["reachable_blocks"], rep["words_scanned"], rep["ms"]))
 if not ok:
     print("FAIL: leak report differs"); sys.exit(1)
+PY
+# the program's own sites name it by its full path (addr2line -e works from
+# any directory), with the offset addr2line needs
+python3 - "$TMPD/leaks.json" "$(readlink -f "$TMPD/leaks")" <<'PY' || exit 1
+import json, sys
+rep = json.load(open(sys.argv[1]))
+own = [g for g in rep["leaks"] if g["name"].startswith("leaks!")]
+bad = [g for g in own if g.get("module") != sys.argv[2] or not g.get("module_offset", "").startswith("0x")]
+if not own or bad:
+    print("FAIL: module of the program's sites: %r" % [(g["name"], g.get("module")) for g in bad or own]); sys.exit(1)
 PY
 timeout 60 env LD_PRELOAD=$SO UMM_TAG=site UMM_LEAKS=1 "$TMPD/leaks" >/dev/null 2>"$TMPD/err" || { echo "FAIL: text run"; exit 1; }
 grep -q '^umm: leak report (exit)' "$TMPD/err" && grep -q 'leaks!leak_cycle+0x' "$TMPD/err" &&
