@@ -446,12 +446,25 @@ static const char *fmt_name(char *b, size_t cap, uint32_t tag, const tag_name_t 
   return b;
 }
 
+/* For one-line messages (guard.c): the name, and for a site in a module also
+ * "[module+0xoffset]" as in the dumps, what addr2line needs. */
 const char *ummp_tag_describe(char *b, size_t cap, uint32_t tag) {
   dump_t d;
   tag_name_t n;
   memset(&d, 0, sizeof d);
   name_tag(&d, tag, &n);
-  return fmt_name(b, cap, tag, &n);
+  fmt_name(b, cap, tag, &n);
+  if (n.module && n.func) {
+    size_t k = 0;
+    while (b[k]) k++;
+    k = ummp_fmt_str(b, cap, k, " [");
+    k = ummp_fmt_str(b, cap, k, n.base);
+    k = ummp_fmt_str(b, cap, k, "+");
+    k = ummp_fmt_hex(b, cap, k, n.mod_off);
+    k = ummp_fmt_str(b, cap, k, "]");
+    b[k < cap ? k : cap - 1] = 0;
+  }
+  return b;
 }
 
 static const char *mode_name(void) {

@@ -108,7 +108,7 @@ static int check_block(void *p, size_t u, int want_freed, size_t *n) {
   unsigned char c = canary(p);
   for (size_t i = u - 8; i-- > req;)
     if (b[i] != c) {
-      report("heap overflow after", p, "", (uint64_t)(i - req + 1), " bytes");
+      report("heap overflow after", p, "", (uint64_t)(i - req + 1), i == req ? " byte" : " bytes");
       return 1;
     }
   if (freed)

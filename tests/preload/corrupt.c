@@ -120,7 +120,7 @@ static void dbg_overflow(void) {
 }
 static void dbg_overflow_one(void) {
   char *p = tagged(100);
-  expect("umm: heap overflow after %p (1 bytes, allocated at program tag 7)", p);
+  expect("umm: heap overflow after %p (1 byte, allocated at program tag 7)", p);
   strcpy(p, "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789");
   free(p);
 }
