@@ -846,14 +846,37 @@ UMMP_EXPORT int umm_dump(int fd, const char *format) {
 }
 
 /* ---- UMM_DUMP / UMM_DUMP_SIGNAL / UMM_CHECK ---------------------------------------- */
+/* Open the report file named by pattern ("%p": the process id, so that the
+ * processes of a tree, a forked child included, each write their own; "%%":
+ * a %), with ".suffix" when suffix is not NULL. On failure one line on
+ * stderr ("umm: cannot write the heap dump to PATH") and -1. */
+static int open_report(const char *pattern, const char *suffix, const char *what) {
+  char path[400];
+  size_t n = 0;
+  for (const char *q = pattern; *q && n < sizeof path - 40; q++) {
+    if (q[0] == '%' && q[1] == 'p') { n = ummp_fmt_u64(path, sizeof path, n, (uint64_t)ummp_os_getpid()); q++; }
+    else if (q[0] == '%' && q[1] == '%') { path[n++] = '%'; q++; }
+    else path[n++] = *q;
+  }
+  if (suffix) { n = ummp_fmt_str(path, sizeof path, n, "."); n = ummp_fmt_str(path, sizeof path, n, suffix); }
+  path[n] = 0;
+  int fd = ummp_os_open_write(path);
+  if (fd < 0) {
+    char b[512];
+    size_t k = ummp_fmt_str(b, sizeof b, 0, "umm: cannot write the ");
+    k = ummp_fmt_str(b, sizeof b, k, what);
+    k = ummp_fmt_str(b, sizeof b, k, " to ");
+    k = ummp_fmt_str(b, sizeof b, k, path);
+    k = ummp_fmt_str(b, sizeof b, k, "\n");
+    ummp_os_write(ummp_g.cfg.stats_fd, b, k);
+  }
+  return fd;
+}
+
 static int dump_target(const char *suffix_num, int *close_it) {
   *close_it = 0;
   if (!ummp_g.cfg.dump_path[0]) return ummp_g.cfg.stats_fd;
-  char path[300];
-  size_t n = ummp_fmt_str(path, sizeof path, 0, ummp_g.cfg.dump_path);
-  if (suffix_num) { n = ummp_fmt_str(path, sizeof path, n, "."); n = ummp_fmt_str(path, sizeof path, n, suffix_num); }
-  path[n] = 0;
-  int fd = ummp_os_open_write(path);
+  int fd = open_report(ummp_g.cfg.dump_path, suffix_num, "heap dump");
   if (fd < 0) return -1;
   *close_it = 1;
   return fd;
@@ -898,7 +921,7 @@ void ummp_debug_exit(void) {
     ummp_os_write(ummp_g.cfg.stats_fd, b, n);
   }
   if (ummp_g.cfg.leaks) {
-    int fd = ummp_g.cfg.leaks_path[0] ? ummp_os_open_write(ummp_g.cfg.leaks_path) : ummp_g.cfg.stats_fd;
+    int fd = ummp_g.cfg.leaks_path[0] ? open_report(ummp_g.cfg.leaks_path, NULL, "leak report") : ummp_g.cfg.stats_fd;
     if (fd >= 0) {
       ummp_leak_report(fd, ummp_g.cfg.dump_json);
       if (ummp_g.cfg.leaks_path[0]) ummp_os_close(fd);

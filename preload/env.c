@@ -13,7 +13,9 @@
  *   UMM_TAG         none | thread (default) | site: what a block's tag records (tag.c)
  *   UMM_DEBUG       1: canaries after every block, fill of new and freed memory, a
  *                   quarantine of freed blocks, all checked (guard.c); 0 (default) off
- *   UMM_DUMP        1 | stderr | PATH: dump the heap at exit (debug.c); 0 off
+ *   UMM_DUMP        1 | stderr | PATH: dump the heap at exit (debug.c); 0 off.
+ *                   In PATH (and UMM_LEAKS's) %p is the process id; a relative
+ *                   PATH is taken from the directory the program started in.
  *   UMM_DUMP_FORMAT text (default) | json
  *   UMM_DUMP_SIGNAL USR1, USR2, WINCH, URG, PWR (with or without SIG, any case)
  *                   or a real-time signal's number: dump when it arrives. Not
@@ -157,6 +159,22 @@ static void apply(ummp_config_t *cfg, const char *e) {
   }
 }
 
+/* A relative report path is taken from the directory the program started
+ * in, not the one it is in at exit (a program that chdir()s wrote its dump
+ * elsewhere). Left as it is when the result would not fit. */
+static void path_absolute(char *path, size_t cap) {
+  if (!path[0] || path[0] == '/') return;
+  char cwd[256];
+  size_t c = ummp_os_getcwd(cwd, sizeof cwd), p = 0;
+  while (path[p]) p++;
+  if (!c || c + 1 + p >= cap) return;
+  for (size_t i = p + 1; i-- > 0;) path[c + 1 + i] = path[i];   /* the NUL too */
+  for (size_t i = 0; i < c; i++) path[i] = cwd[i];
+  path[c] = '/';
+}
+
+static void env_read_proc(ummp_config_t *cfg);
+
 void ummp_env_read(ummp_config_t *cfg) {
   cfg->arena_size = (size_t)64 << 30;
   cfg->large_threshold = 0;
@@ -167,10 +185,16 @@ void ummp_env_read(ummp_config_t *cfg) {
   char **env = __atomic_load_n(&environ, __ATOMIC_RELAXED);
   if (env) {
     for (; *env; env++) apply(cfg, *env);
-    return;
+  } else {
+    env_read_proc(cfg);
   }
-  /* Stream /proc/self/environ: entries are NUL-terminated; only UMM_* ones
-   * that fit the line buffer matter. */
+  path_absolute(cfg->dump_path, sizeof cfg->dump_path);
+  path_absolute(cfg->leaks_path, sizeof cfg->leaks_path);
+}
+
+/* Before libc has set environ: stream /proc/self/environ. */
+static void env_read_proc(ummp_config_t *cfg) {
+  /* entries are NUL-terminated; only UMM_* ones that fit the line buffer matter */
   int fd = ummp_os_open_read("/proc/self/environ");
   if (fd < 0) return;
   char buf[1024], line[256];

@@ -57,9 +57,8 @@ static UMMP_NOINLINE int init_slow(void) {
     /* a copy of stderr as it is now: a program that closes fd 2 and opens a
      * file there later does not get our reports in that file (a signal
      * dump without UMM_DUMP=PATH goes to stderr too) */
-    ummp_g.cfg.stats_fd = ummp_g.cfg.stats || ummp_g.cfg.check || (ummp_g.cfg.dump && !ummp_g.cfg.dump_path[0]) ||
-                              (ummp_g.cfg.leaks && !ummp_g.cfg.leaks_path[0]) ||
-                              (ummp_g.cfg.dump_signal && !ummp_g.cfg.dump_path[0])
+    ummp_g.cfg.stats_fd = ummp_g.cfg.stats || ummp_g.cfg.check || ummp_g.cfg.dump || ummp_g.cfg.leaks ||
+                              ummp_g.cfg.dump_signal   /* reports, or a line saying a report's file failed */
                               ? ummp_os_dup_high(2, 1000) : 2;
     ummp_g.purge_delay_ms = ummp_g.cfg.purge_delay_ms;
     ummp_g.secret = ummp_os_random();

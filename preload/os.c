@@ -187,6 +187,12 @@ void *ummp_os_remap(void *p, size_t old_len, size_t new_len) {
   return q == MAP_FAILED ? NULL : q;
 }
 
+size_t ummp_os_getcwd(char *buf, size_t cap) {
+  long r = syscall(SYS_getcwd, buf, cap);            /* the kernel's: length with the NUL */
+  if (r <= 0) { buf[0] = 0; return 0; }
+  return (size_t)r - 1;
+}
+
 size_t ummp_os_self_exe(char *buf, size_t cap) {
   long r = syscall(SYS_readlink, "/proc/self/exe", buf, cap - 1);
   if (r <= 0) { buf[0] = 0; return 0; }

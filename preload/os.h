@@ -32,6 +32,8 @@ void  *ummp_os_remap(void *p, size_t old_len, size_t new_len);
 /* The running program's path (readlink /proc/self/exe) in buf, NUL-terminated;
  * its length, 0 (buf "") when unknown. */
 size_t ummp_os_self_exe(char *buf, size_t cap);
+/* The working directory in buf, NUL-terminated; its length, 0 when unknown. */
+size_t ummp_os_getcwd(char *buf, size_t cap);
 /* Bytes of [p, p + len) (page-aligned) resident now (mincore); len if unknown. */
 size_t ummp_os_resident(void *p, size_t len);
 int    ummp_os_purge(void *p, size_t len);

@@ -33,4 +33,15 @@ for v in UMM_DUMP=1 UMM_LEAKS=1; do
     echo "ok: $v -> stderr"
   fi
 done
+# %p is the process id: one file per process; a path that cannot be written
+# says so; a relative path is the start directory's even after chdir
+run "UMM_DUMP=$TMPD/d.%p"
+ls "$TMPD" | grep -qx 'd\.[0-9][0-9]*' && echo "ok: %p -> $(ls "$TMPD" | grep -x 'd\.[0-9]*')" || { echo "FAIL: %p: $(ls "$TMPD")"; fail=1; }
+run UMM_DUMP=/nonexistent/dir/d
+if [ "$(cat "$TMPD/err")" = "umm: cannot write the heap dump to /nonexistent/dir/d" ]; then echo "ok: unwritable path -> one line"
+else echo "FAIL: unwritable path: $(head -c 300 "$TMPD/err")"; fail=1; fi
+if command -v python3 >/dev/null; then
+  (cd "$TMPD" && PYTHONMALLOC=malloc UMM_DUMP=rel.txt LD_PRELOAD=$SO python3 -c 'import os; os.chdir("/"); x = [str(i) for i in range(1000)]' 2>/dev/null)
+  [ -s "$TMPD/rel.txt" ] && echo "ok: relative path after chdir" || { echo "FAIL: relative UMM_DUMP after chdir: not in the start directory"; fail=1; }
+fi
 exit $fail
