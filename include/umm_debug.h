@@ -45,7 +45,8 @@ extern uint32_t umm_tag_of(const void *p) UMM_DEBUG_WEAK;
  * UMM_CHUNK_CACHED; large blocks with UMM_CHUNK_LARGE. The visitor runs
  * with a chunk lock held: it must not free the visited block; allocations it
  * makes are served by the allocator's re-entrant path (no deadlock). Returns
- * 0 or the visitor's non-zero value. */
+ * 0, the visitor's non-zero value, or UMM_WALK_CORRUPT (umm.h) when a header
+ * damaged by an overflow stopped a region's walk. */
 extern int      umm_heap_walk(umm_visit_fn visit, void *arg) UMM_DEBUG_WEAK;
 /* The core checker (umm_check) over every region: total invariant
  * violations, 0 = healthy. Needs a quiet heap (no other thread allocating or

@@ -359,13 +359,26 @@ static void put_milli(dump_t *d, uint64_t v) {
   put(d, b);
 }
 /* A JSON string body (no quotes): escapes ", \ and control characters. */
+/* Length of the well-formed UTF-8 sequence at s (2-4), 0 if there is none. */
+static size_t utf8_len(const unsigned char *s) {
+  size_t n = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 && s[0] <= 0xdf ? 2 : 0;
+  for (size_t i = 1; i < n; i++)
+    if ((s[i] & 0xc0) != 0x80) return 0;
+  return n;
+}
+/* A JSON string's content: quotes, backslashes and control bytes escaped; a
+ * byte that is not part of well-formed UTF-8 (a path in another encoding)
+ * written as \u00XX, so the document stays valid JSON. */
 static void put_json(dump_t *d, const char *s) {
+  static const char hex[] = "0123456789abcdef";
   char b[8];
-  for (; *s; s++) {
+  while (*s) {
     unsigned char c = (unsigned char)*s;
+    size_t n = c >= 0x80 ? utf8_len((const unsigned char *)s) : 1;
     if (c == '"' || c == '\\') { b[0] = '\\'; b[1] = (char)c; b[2] = 0; put(d, b); }
-    else if (c < 0x20) { put(d, "\\u00"); b[0] = "0123456789abcdef"[c >> 4]; b[1] = "0123456789abcdef"[c & 15]; b[2] = 0; put(d, b); }
-    else { b[0] = (char)c; b[1] = 0; put(d, b); }
+    else if (c < 0x20 || n == 0) { put(d, "\\u00"); b[0] = hex[c >> 4]; b[1] = hex[c & 15]; b[2] = 0; put(d, b); n = 1; }
+    else { for (size_t i = 0; i < n; i++) b[i] = s[i]; b[n] = 0; put(d, b); }
+    s += n;
   }
 }
 /* Pad with spaces to width w (text columns). */
@@ -984,7 +997,9 @@ typedef struct leak {
  * cache of thread stacks), so, as LeakSanitizer does, it is not reported.
  * Known with UMM_TAG=site only. */
 static int by_linker(const leak_t *l, uint32_t tag) {
-  if ((tag & UMMP_TAG_KIND) != UMMP_TAGK_SITE || tag == UMMP_TAG_OVERFLOW || !ummp_g.site_tab || !l->ld_hi) return 0;
+  if ((tag & UMMP_TAG_KIND) != UMMP_TAGK_SITE || tag == UMMP_TAG_OVERFLOW || !ummp_g.site_tab || !l->ld_hi ||
+      (tag & ~UMMP_TAG_KIND) >= ((uint32_t)1 << UMMP_SITE_LOG2))   /* a tag an underflow overwrote: not a slot */
+    return 0;
   uintptr_t ra = __atomic_load_n(&ummp_g.site_tab[tag & ~UMMP_TAG_KIND], __ATOMIC_ACQUIRE);
   return ra >= l->ld_lo && ra < l->ld_hi;
 }
@@ -1221,7 +1236,8 @@ void ummp_leak_report(int fd, int json) {
       put(&d, " words in "); put_u(&d, ms); put(&d, " ms)\n");
       if (corrupt)
         put(&d, "umm:   INCOMPLETE: a damaged header stopped a region's walk (an overflow?); the blocks after it "
-                "are not in this report (UMM_CHECK=1 counts the damage)\n");
+                "are not in this report and were not scanned, so a block listed as leaked may be reachable through "
+                "them (UMM_CHECK=1 counts the damage)\n");
       if (d.ngroups)
         put(&d, "umm:          bytes     blocks   smallest    largest  allocated at  [addr2line offset]  examples\n");
       for (uint32_t k = 0; k < d.ngroups; k++) {

@@ -149,7 +149,8 @@ static void apply(ummp_config_t *cfg, const char *e) {
     else complain(e, "text | json");
   } else if (name_is(e, "UMM_DUMP_SIGNAL", &v)) {
     cfg->dump_signal = ummp_signal_number(v);
-    if (!cfg->dump_signal && v[0]) complain(e, "USR1, USR2, WINCH, URG, PWR or a real-time signal's number 34-64");
+    if (!cfg->dump_signal && v[0] && !str_is(v, "0"))   /* 0 or empty: none */
+      complain(e, "USR1, USR2, WINCH, URG, PWR or a real-time signal's number 34-64");
   } else if (name_is(e, "UMM_LEAKS", &v)) {
     cfg->leaks = out_spec(v, cfg->leaks_path, sizeof cfg->leaks_path);
   } else if (name_is(e, "UMM_FAULT", &v)) {
@@ -167,7 +168,7 @@ static void path_absolute(char *path, size_t cap) {
   char cwd[256];
   size_t c = ummp_os_getcwd(cwd, sizeof cwd), p = 0;
   while (path[p]) p++;
-  if (!c || c + 1 + p >= cap) return;
+  if (!c || cwd[0] != '/' || c + 1 + p >= cap) return;   /* "(unreachable)/...": outside our root */
   for (size_t i = p + 1; i-- > 0;) path[c + 1 + i] = path[i];   /* the NUL too */
   for (size_t i = 0; i < c; i++) path[i] = cwd[i];
   path[c] = '/';

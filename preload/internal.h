@@ -412,6 +412,7 @@ int    ummp_large_owns(const void *p);
 size_t ummp_large_usable(const void *p);
 /* p must satisfy ummp_large_owns: the tag it was allocated with. */
 uint32_t ummp_large_tag(const void *p);
+void     ummp_large_set_tag(void *p, uint32_t tag);   /* the block is the caller's (realloc) */
 /* Free p; returns 0, or -1 when p is not a live large block (nothing changed). */
 int    ummp_large_free(void *p);
 /* The same from a signal handler: no munmap; the next ummp_tick unmaps it. */

@@ -154,6 +154,7 @@ void *ummp_large_alloc(size_t size, size_t align, uint32_t tag) {
 }
 
 uint32_t ummp_large_tag(const void *p) { return hdr_of(p)->tag; }
+void ummp_large_set_tag(void *p, uint32_t tag) { hdr_of(p)->tag = tag; }
 
 int ummp_large_owns(const void *p) { return reg_find((uintptr_t)p) != NULL; }
 

@@ -217,6 +217,8 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
   unsigned a = ummp_enter(t);
   void *q = ummp_large_realloc(p, n);
   ummp_leave(t, a);
+  /* the realloc's site, as the core path's ummp_block_retag gives it */
+  if (q && (ummp_g.cfg.tag_mode == UMMP_TAG_SITE || t->tag_depth)) ummp_large_set_tag(q, ummp_tag_for(t, ra));
   return q;
 }
 

@@ -192,10 +192,37 @@ static void test_deep_fit(void) {
   free(space);
 }
 
+/* umm_memalign served by the region walk (over-allocating cannot: the region
+ * is full but for one freed block holding an aligned spot) keeps errno: the
+ * failed over-allocation left ENOMEM there. */
+static void test_memalign_errno(void) {
+  size_t bytes = (size_t)256 << 10;
+  void *space = aligned_alloc(4096, bytes), *a[512];
+  CHECK(space != NULL);
+  umm_t *u = umm_init(space, bytes);
+  size_t n = 0;
+  while (n < 512 && (a[n] = umm_malloc(u, 1000, 0)) != NULL) n++;
+  for (size_t s = 512; s >= 8; s /= 2)
+    while (umm_malloc(u, s, 0)) {}
+  int freed = 0;
+  for (size_t i = 0; i < n && !freed; i++) {       /* a block with 4096-aligned room for 512 bytes */
+    uintptr_t p = (uintptr_t)a[i], q = (p + 4095) & ~(uintptr_t)4095;
+    if (q >= p + 32 && q + 512 <= p + 1000) { umm_free(u, a[i]); freed = 1; }
+  }
+  CHECK(freed);
+  errno = 0;
+  void *p = umm_memalign(u, 4096, 512, 0);
+  CHECK(p != NULL && ((uintptr_t)p & 4095) == 0);
+  CHECK_EQ(errno, 0);
+  CHECK_EQ(umm_check(u), 0);
+  free(space);
+}
+
 int main(void) {
   setvbuf(stdout, NULL, _IONBF, 0);
   check_install_fatal();
   test_checker();
   test_deep_fit();
+  test_memalign_errno();
   return check_report();
 }

@@ -48,6 +48,19 @@ ld = [g["name"] for g in rep["leaks"] if g["name"].startswith("ld-linux") or g["
 if ld or "linker_blocks" not in rep:
     print("FAIL: dynamic linker's blocks reported as leaks: %r" % ld); sys.exit(1)
 PY
+# a leaked large block whose tag an underflow overwrote (the 4 bytes before
+# it), run from a path that is not UTF-8: the report must neither crash
+# (the tag is no site-table slot) nor be invalid json
+cat >"$TMPD/badtag.c" <<'C'
+#include <stdlib.h>
+int main(void) { unsigned char *p = malloc((size_t)64 << 20); if (!p) return 1; p[-2] = 0x7f; p = 0; return 0; }
+C
+weird=$(printf '%s/bad\377tag' "$TMPD")
+${CC:-cc} -O0 -o "$weird" "$TMPD/badtag.c" || { echo "FAIL: build badtag.c"; exit 1; }
+timeout 60 env LD_PRELOAD=$SO UMM_TAG=site UMM_LEAKS="$TMPD/bad.json" UMM_DUMP_FORMAT=json "$weird" 2>"$TMPD/err" ||
+  { echo "FAIL: leak report with a damaged large-block tag: status $?"; tail -3 "$TMPD/err"; exit 1; }
+python3 -c 'import json, sys; r = json.load(open(sys.argv[1], encoding="utf-8")); assert r["leaked_blocks"] >= 1' "$TMPD/bad.json" ||
+  { echo "FAIL: leak report of a non-UTF-8 program path is not valid json"; exit 1; }
 timeout 60 env LD_PRELOAD=$SO UMM_TAG=site UMM_LEAKS=1 "$TMPD/leaks" >/dev/null 2>"$TMPD/err" || { echo "FAIL: text run"; exit 1; }
 grep -q '^umm: leak report (exit)' "$TMPD/err" && grep -q 'leaks!leak_cycle+0x' "$TMPD/err" &&
   ! grep -q 'keep_some' "$TMPD/err" || { echo "FAIL: text report"; cat "$TMPD/err"; exit 1; }
