@@ -23,11 +23,11 @@
  *                   handler would keep the program alive.
  *   UMM_CHECK       1: run the core checker over every region at exit
  *   UMM_LEAKS       1 | stderr | PATH: leak report at exit (debug.c; format UMM_DUMP_FORMAT); 0 off
- * A value umm does not understand is ignored with a one-line message on
- * stderr ("umm: UMM_TAG=sites: not understood, ignored (none | thread | site)").
  *   UMM_FAULT       make OS calls fail, for tests (os.c; include/umm_fault.h):
  *                   "mmap:after=N,every=K,count=C;munmap" ... (active from
  *                   start-up: the arena's own reservation is subject to it)
+ * A value umm does not understand is ignored with a one-line message on
+ * stderr ("umm: UMM_TAG=sites: not understood, ignored (none | thread | site)").
  */
 #include "internal.h"
 
