@@ -407,6 +407,16 @@ typedef struct tag_name {
   uint64_t    mod_off;                     /* ra - the module's load bias (addr2line's address; subtract 1 for the call) */
 } tag_name_t;
 
+/* The return address behind a site tag; 0 when tag is not a site that the
+ * table holds (another kind, the overflow tag, or a tag damaged into a slot
+ * past the table). */
+static uintptr_t site_ra(uint32_t tag) {
+  if ((tag & UMMP_TAG_KIND) != UMMP_TAGK_SITE || tag == UMMP_TAG_OVERFLOW || !ummp_g.site_tab ||
+      (tag & ~UMMP_TAG_KIND) >= ((uint32_t)1 << UMMP_SITE_LOG2))
+    return 0;
+  return __atomic_load_n(&ummp_g.site_tab[tag & ~UMMP_TAG_KIND], __ATOMIC_ACQUIRE);
+}
+
 static void name_tag(const dump_t *d, uint32_t tag, tag_name_t *n) {
   memset(n, 0, sizeof *n);
   if (tag == 0) { n->kind = "untagged"; return; }
@@ -417,7 +427,7 @@ static void name_tag(const dump_t *d, uint32_t tag, tag_name_t *n) {
     return;
   }
   n->kind = "site";
-  n->ra = __atomic_load_n(&ummp_g.site_tab[tag & ~UMMP_TAG_KIND], __ATOMIC_ACQUIRE);
+  n->ra = site_ra(tag);
   if (d->nested || !n->ra) return;
   Dl_info info;
   struct link_map *lm = NULL;
@@ -997,11 +1007,8 @@ typedef struct leak {
  * cache of thread stacks), so, as LeakSanitizer does, it is not reported.
  * Known with UMM_TAG=site only. */
 static int by_linker(const leak_t *l, uint32_t tag) {
-  if ((tag & UMMP_TAG_KIND) != UMMP_TAGK_SITE || tag == UMMP_TAG_OVERFLOW || !ummp_g.site_tab || !l->ld_hi ||
-      (tag & ~UMMP_TAG_KIND) >= ((uint32_t)1 << UMMP_SITE_LOG2))   /* a tag an underflow overwrote: not a slot */
-    return 0;
-  uintptr_t ra = __atomic_load_n(&ummp_g.site_tab[tag & ~UMMP_TAG_KIND], __ATOMIC_ACQUIRE);
-  return ra >= l->ld_lo && ra < l->ld_hi;
+  uintptr_t ra = site_ra(tag);                       /* 0 for a tag an underflow overwrote */
+  return ra && ra >= l->ld_lo && ra < l->ld_hi;
 }
 
 static int leak_visit(const umm_chunk_t *c, void *arg) {
