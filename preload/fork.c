@@ -103,7 +103,7 @@ unsigned ummp_enter_shared(ummp_tls_t *t) {
     while (__atomic_load_n(&ummp_g.fork_flag, __ATOMIC_ACQUIRE)) ummp_os_yield();
   }
   t->shared_depth++;
-  return 0;
+  return UMMP_ENTERED_SHARED;
 }
 
 void ummp_leave_shared(ummp_tls_t *t) {
@@ -119,6 +119,7 @@ void ummp_slot_claim(ummp_tls_t *t) {
     if (__atomic_load_n(&s->owned, __ATOMIC_RELAXED) == 0 &&
         __atomic_compare_exchange_n(&s->owned, &z, 1u, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
       __atomic_store_n(&s->active, 0u, __ATOMIC_RELAXED);
+      __atomic_store_n(&s->forkwait, 0u, __ATOMIC_RELAXED);
       t->slot = s;
       return;
     }
@@ -200,10 +201,12 @@ void ummp_atfork_child(void) {
     if (&slots[i] == t->slot) continue;
     slots[i].active = 0;
     slots[i].owned = 0;
+    slots[i].forkwait = 0;                           /* its thread is gone: a fork must not wait for it */
   }
   ummp_g.shared_active = (long)t->shared_depth;
   __atomic_store_n(&ummp_g.lim_total, ummp_pool_share(t), __ATOMIC_RELAXED);   /* the other threads' caches are gone (a bounded leak) */
   ummp_commit_lock_fork_child();
+  ummp_large_fork_child();
   t->forking = 0;
   __atomic_store_n(&ummp_g.fork_flag, 0, __ATOMIC_SEQ_CST);
 }

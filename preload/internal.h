@@ -333,7 +333,13 @@ void   ummp_atfork_parent(void);
 void   ummp_atfork_child(void);
 
 /* Enter a section in which the thread may use the core or other shared
- * state; returns what ummp_leave needs. Cheap: one exchange when not nested. */
+ * state; returns what ummp_leave needs. Cheap: one exchange when not nested.
+ * A thread without a slot counts itself in the shared counter and gets
+ * UMMP_ENTERED_SHARED, so that ummp_leave undoes that even when the thread
+ * claimed a slot inside the section (a signal handler that set the thread up
+ * meanwhile): leaving by the slot instead left the shared counter raised for
+ * good, and every later fork waited for it. */
+#define UMMP_ENTERED_SHARED 0xffffffffu
 static inline unsigned ummp_enter(ummp_tls_t *t) {
   ummp_slot_t *s = t->slot;
   if (ummp_likely(s != NULL)) {
@@ -349,8 +355,8 @@ static inline unsigned ummp_enter(ummp_tls_t *t) {
 }
 static inline void ummp_leave(ummp_tls_t *t, unsigned prev) {
   ummp_slot_t *s = t->slot;
-  if (ummp_likely(s != NULL)) __atomic_store_n(&s->active, prev, __ATOMIC_RELEASE);
-  else ummp_leave_shared(t);
+  if (ummp_unlikely(prev == UMMP_ENTERED_SHARED)) ummp_leave_shared(t);
+  else if (ummp_likely(s != NULL)) __atomic_store_n(&s->active, prev, __ATOMIC_RELEASE);
 }
 
 /* ---- arena.c ---------------------------------------------------------------- */
@@ -413,6 +419,7 @@ size_t ummp_large_usable(const void *p);
 /* p must satisfy ummp_large_owns: the tag it was allocated with. */
 uint32_t ummp_large_tag(const void *p);
 void     ummp_large_set_tag(void *p, uint32_t tag);   /* the block is the caller's (realloc) */
+void     ummp_large_fork_child(void);                  /* fork.c's child handler */
 /* Free p; returns 0, or -1 when p is not a live large block (nothing changed). */
 int    ummp_large_free(void *p);
 /* The same from a signal handler: no munmap; the next ummp_tick unmaps it. */

@@ -163,6 +163,25 @@ size_t ummp_large_usable(const void *p) {
   return h->map_len - h->offset;
 }
 
+/* Walks of the registry in progress (ummp_large_foreach). A walk reads a
+ * slot and then the block's header, so a block taken out of the registry
+ * must stay mapped until every walk that may have read its slot is over:
+ * ummp_large_free then defers the unmap (the deferred stack, drained only
+ * when no walk runs) and ummp_large_realloc waits before it remaps. Dekker's
+ * order: the walk counts itself, then reads slots; a free or realloc
+ * removes the slot, then reads the count (both SEQ_CST). Without it, dumps
+ * and umm_heap_walk crashed while other threads freed large blocks. */
+static unsigned walks;
+static int walks_running(void) {
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  return __atomic_load_n(&walks, __ATOMIC_SEQ_CST) != 0;
+}
+
+/* In a child of fork only the forking thread is left: walks that other
+ * threads had in progress are not (their count would keep every free
+ * deferred and every realloc waiting in the child). */
+void ummp_large_fork_child(void) { __atomic_store_n(&walks, 0u, __ATOMIC_RELAXED); }
+
 /* Unmap p, already out of the registry. */
 static void large_unmap(void *p) {
   ummp_large_hdr_t *h = hdr_of(p);
@@ -175,11 +194,19 @@ static void large_unmap(void *p) {
   ummp_stats_sub(len);
 }
 
+static void defer_unmap(void *p) {
+  void *head = __atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED);
+  do {
+    *(void **)p = head;
+  } while (!__atomic_compare_exchange_n(&ummp_g.large_deferred, &head, p, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+}
+
 int ummp_large_free(void *p) {
   if (reg_remove((uintptr_t)p) != 0) return -1;
   __atomic_store_n(&recent[__atomic_fetch_add(&recent_next, 1, __ATOMIC_RELAXED) % RECENT], (uintptr_t)p,
                    __ATOMIC_RELAXED);
-  large_unmap(p);
+  if (walks_running()) defer_unmap(p);               /* a walk may be reading its header */
+  else large_unmap(p);
   return 0;
 }
 
@@ -192,14 +219,12 @@ int ummp_large_free_deferred(void *p) {
   if (reg_remove((uintptr_t)p) != 0) return -1;
   __atomic_store_n(&recent[__atomic_fetch_add(&recent_next, 1, __ATOMIC_RELAXED) % RECENT], (uintptr_t)p,
                    __ATOMIC_RELAXED);
-  void *head = __atomic_load_n(&ummp_g.large_deferred, __ATOMIC_RELAXED);
-  do {
-    *(void **)p = head;
-  } while (!__atomic_compare_exchange_n(&ummp_g.large_deferred, &head, p, 1, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
+  defer_unmap(p);
   return 0;
 }
 
 void ummp_large_drain(void) {
+  if (walks_running()) return;                       /* the next tick after the walks */
   void *p = __atomic_exchange_n(&ummp_g.large_deferred, NULL, __ATOMIC_ACQUIRE);
   while (p) {
     void *next = *(void **)p;
@@ -215,6 +240,7 @@ void *ummp_large_realloc(void *p, size_t size) {
   size_t len = (off + size + page - 1) & ~(page - 1);
   if (len == old) return p;
   if (reg_remove((uintptr_t)p) != 0) return NULL;    /* caller validated: cannot happen */
+  while (walks_running()) ummp_os_yield();           /* a walk may be reading its header */
   int err = errno;
   char *m = ummp_os_remap((char *)p - off, old, len);
   if (!m) {
@@ -246,12 +272,13 @@ void *ummp_large_realloc(void *p, size_t size) {
 int ummp_large_foreach(int (*fn)(void *ptr, size_t size, void *arg), void *arg) {
   uintptr_t *tab = tab_get();
   if (!tab) return 0;
-  for (size_t i = 0; i < NSLOT; i++) {
-    uintptr_t v = __atomic_load_n(&tab[i], __ATOMIC_ACQUIRE);
-    if (v > UMMP_LARGE_TOMB) {
-      int r = fn((void *)v, ummp_large_usable((void *)v), arg);
-      if (r) return r;
-    }
+  __atomic_fetch_add(&walks, 1u, __ATOMIC_SEQ_CST);
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  int r = 0;
+  for (size_t i = 0; i < NSLOT && !r; i++) {
+    uintptr_t v = __atomic_load_n(&tab[i], __ATOMIC_SEQ_CST);
+    if (v > UMMP_LARGE_TOMB) r = fn((void *)v, ummp_large_usable((void *)v), arg);
   }
-  return 0;
+  __atomic_fetch_sub(&walks, 1u, __ATOMIC_RELEASE);
+  return r;
 }
