@@ -32,9 +32,10 @@ void ummi_free_slow(umm_t *u, void *p) {
  * search) counts itself in u->walkers before its first lock (walk.c); one
  * that passed c before we locked it released c to us through a chain of lock
  * hand-offs (release/acquire), so its count is visible here; one that starts
- * later stops or waits at c, locked until the merged chunk is released. A free of an inner block racing with this batch
- * (a double free in two threads at once) is not caught: sequential double
- * frees are (the in-use test below, and every free path's own). */
+ * later stops or waits at c, locked until the merged chunk is released. A
+ * free of an inner block racing with this batch (a double free in two
+ * threads at once) is not caught: sequential double frees are (the in-use
+ * test below, and every free path's own). */
 static int run_quiet(umm_t *u, umm_block_t *c, size_t k, uint64_t hc) {
   if (__atomic_load_n(&u->walkers, __ATOMIC_SEQ_CST) != 0) return 0;
   umm_block_t *x = c;

@@ -28,7 +28,7 @@ static umm_block_t *walk_claim_aligned(umm_t *u, size_t alignment, size_t g, uin
   while (c != u->end) {
     size_t cg = hdr_size(hc);
     umm_block_t *n = chunk_at(c, cg);
-    while (!chunk_trylock(n, &hn)) { ummi_contended(u); ummi_backoff(u); }   /* forwards only */
+    if (ummi_walk_next(u, n, &hn, 0) < 0) ummi_fatal(MEMALIGN_MSG[2], chunk_payload(n));   /* forwards only */
     if (hdr_is_free(hc) && front_gap(c, alignment) + g <= cg) {
       unsigned b = ummi_bin_of(cg);
       if (ummi_bin_trylock(u, b)) {                  /* c is free and unlocked before: indexed (I3) */

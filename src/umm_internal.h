@@ -284,5 +284,10 @@ void    *ummi_malloc_slow(umm_t *u, size_t g, uint32_t tags);
  * last unlock: umm_free_batch relies on it (run_quiet, free.c). */
 static inline void ummi_walkers_enter(umm_t *u) { __atomic_fetch_add(&u->walkers, 1u, __ATOMIC_SEQ_CST); }
 static inline void ummi_walkers_leave(umm_t *u) { __atomic_fetch_sub(&u->walkers, 1u, __ATOMIC_RELEASE); }
+/* One hand-over-hand step (the walker holds n's predecessor): lock n,
+ * waiting with back-off unless nowait. 1 (locked, header *hn), 0 (busy,
+ * nowait) or -1 (n's header is damaged: out of the region, a bad CHECK, or
+ * size 0 short of the end). */
+int      ummi_walk_next(umm_t *u, umm_block_t *n, uint64_t *hn, int nowait);
 
 #endif /* UMM_INTERNAL_H */

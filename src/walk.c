@@ -11,13 +11,25 @@
  * before, in 127 of 128 cases), or of size 0 short of the end (the walk would
  * then wait on the lock it holds) ends the walk with UMM_WALK_CORRUPT instead
  * of a wait that never ends or a read outside the region. The test is
- * repeated while it waits, since only a header's lock holder changes it. */
+ * repeated while it waits, since only a header's lock holder changes it.
+ * ummi_walk_next is that step; umm_memalign's region search takes it too and
+ * stops the program there ("memalign(): corrupted header"), as free does. */
 #include "umm_internal.h"
 
 static int header_bad(umm_t *u, umm_block_t *n) {
   if ((char *)n > (char *)u->end) return 1;
   uint64_t h = hdr_peek(n);
   return !hdr_check_ok(n, h) || (hdr_size(h) == 0 && n != u->end);
+}
+
+int ummi_walk_next(umm_t *u, umm_block_t *n, uint64_t *hn, int nowait) {
+  for (;;) {
+    if (ummi_unlikely(header_bad(u, n))) return -1;
+    if (chunk_trylock(n, hn)) return 1;
+    ummi_contended(u);
+    if (nowait) return 0;
+    ummi_backoff(u);
+  }
 }
 
 static int walk(umm_t *u, umm_visit_fn visit, void *arg, int nowait) {
@@ -38,13 +50,8 @@ static int walk(umm_t *u, umm_visit_fn visit, void *arg, int nowait) {
     }
     umm_block_t *n = chunk_at(c, hdr_size(h));
     uint64_t hn;
-    for (;;) {
-      if (ummi_unlikely(header_bad(u, n))) { chunk_unlock(c); return UMM_WALK_CORRUPT; }
-      if (chunk_trylock(n, &hn)) break;
-      ummi_contended(u);
-      if (nowait) { chunk_unlock(c); return UMM_WALK_BUSY; }
-      ummi_backoff(u);
-    }
+    int r = ummi_walk_next(u, n, &hn, nowait);
+    if (r <= 0) { chunk_unlock(c); return r < 0 ? UMM_WALK_CORRUPT : UMM_WALK_BUSY; }
     chunk_unlock(c);
     c = n;
     h = hn;
