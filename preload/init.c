@@ -54,11 +54,11 @@ static UMMP_NOINLINE int init_slow(void) {
       if (!ummp_g.cfg.tag_set) ummp_g.cfg.tag_mode = UMMP_TAG_SITE;
     }
     ummp_g.page = ummp_os_pagesize();
-    /* a copy of stderr as it is now: a program that closes fd 2 and opens a
-     * file there later does not get our reports in that file (a signal
-     * dump without UMM_DUMP=PATH goes to stderr too) */
+    /* any report asked for (or a line saying its file failed) goes through a
+     * copy of stderr as it is now: a program that closes fd 2, or opens a
+     * file there later, neither loses it nor gets it in that file */
     ummp_g.cfg.stats_fd = ummp_g.cfg.stats || ummp_g.cfg.check || ummp_g.cfg.dump || ummp_g.cfg.leaks ||
-                              ummp_g.cfg.dump_signal   /* reports, or a line saying a report's file failed */
+                              ummp_g.cfg.dump_signal
                               ? ummp_os_dup_high(2, 1000) : 2;
     ummp_g.purge_delay_ms = ummp_g.cfg.purge_delay_ms;
     ummp_g.secret = ummp_os_random();

@@ -201,8 +201,8 @@ static void *realloc_ra(void *p, size_t n, const void *ra) {
    * threads shrinking 40 MiB blocks to 13 MiB: 5.6 s against glibc's 1.4 s,
    * most of it page faults in that memcpy). Smaller ones go to the core,
    * where a block of that size belongs. */
-  int keep = n >= UMMP_REMAP_KEEP;
-  if ((n <= ummp_g.large_threshold / 2 && !(keep && n <= old)) || ummp_g.state != UMMP_S_READY || ummp_reentrant(t)) {
+  int to_core = n <= ummp_g.large_threshold / 2 && (n < UMMP_REMAP_KEEP || n > old);
+  if (to_core || ummp_g.state != UMMP_S_READY || ummp_reentrant(t)) {
     if (n <= old && ummp_g.state != UMMP_S_READY) return p;
     void *q = malloc_ra(n, ra);
     if (!q) {
